@@ -1,0 +1,1 @@
+"""Harvesters: pull dataset metadata from sources and normalise it into Records."""

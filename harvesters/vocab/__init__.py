@@ -1,0 +1,1 @@
+"""Controlled vocabularies: FBbi imaging methods, NCBI taxonomy, licences."""
