@@ -1,0 +1,1 @@
+"""bioimage-search: the application layer (configuration, command line, pipeline wiring)."""

@@ -1,0 +1,153 @@
+"""The ``bioimage-search`` command line: harvest, index, export, search, serve.
+
+Every command ends with a one-line summary on stderr; data (export, search --json) goes to
+stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from time import monotonic
+
+import click
+import orjson
+
+from bioimage_search.config import ConfigError, Settings, load_settings
+from bioimage_search.progress import progress
+from harvesters.archive import harvester_for
+from harvesters.base import run_harvest
+from harvesters.http import HttpClient
+from harvesters.store import RecordStore, StoreError
+from indexer.builder import IndexBusyError, full_build, update
+from indexer.generations import NoIndexError
+from query.errors import QuerySyntaxError
+from query.params import ParamError, parse_search_params
+from query.service import SearchService
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (default ./config.toml).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the store and index live (env BIOIMAGE_SEARCH_DATA_DIR).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, data_dir: str | None, verbose: bool) -> None:
+    """Harvest, index and search microscopy dataset metadata."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        ctx.obj = load_settings(config_path, data_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _store(settings: Settings) -> RecordStore:
+    try:
+        return RecordStore(settings.store_path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def harvest() -> None:
+    """Pull dataset metadata from a source into the record store."""
+
+
+@harvest.command("archive")
+@click.option("--from", "location", help="Mirror folder or BioStudies API base URL (default from config).")
+@click.option("--full", is_flag=True, help="Re-read every record; records gone from the source are deleted.")
+@click.pass_obj
+def harvest_archive(settings: Settings, location: str | None, full: bool) -> None:
+    """Harvest the archive store (BioStudies PageTab)."""
+    location = location or settings.archive_location()
+    harvester = harvester_for(
+        location,
+        settings.archive.collection,
+        lambda: HttpClient(timeout=settings.archive.timeout_seconds, retries=settings.archive.retries),
+    )
+    with _store(settings) as store, progress("harvest archive") as tick:
+        try:
+            summary = run_harvest(harvester, store, full=full, on_record=tick)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            harvester.close()
+    click.echo(summary.line(), err=True)
+    if summary.status == "failed":
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Build a new generation from the whole store and swap it in.")
+@click.pass_obj
+def index(settings: Settings, full: bool) -> None:
+    """Build or update the search index from the record store."""
+    with _store(settings) as store, progress("index") as tick:
+        try:
+            if full:
+                summary = full_build(store, settings.index_dir, keep=settings.index.keep_generations, limitmb=settings.index.writer_memory_mb, on_record=tick)
+            else:
+                summary = update(store, settings.index_dir, keep=settings.index.keep_generations)
+        except IndexBusyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(summary.line(), err=True)
+
+
+@main.command()
+@click.option("--source", type=click.Choice(["bia", "empiar", "idr", "jcb"]), help="Only this source.")
+@click.pass_obj
+def export(settings: Settings, source: str | None) -> None:
+    """Write normalised records as JSON Lines on stdout."""
+    started, count = monotonic(), 0
+    out = sys.stdout.buffer
+    with _store(settings) as store:
+        for record in store.iter_records(source):
+            out.write(record.to_json() + b"\n")
+            count += 1
+    out.flush()
+    click.echo(f"export: {count} records in {monotonic() - started:.1f}s", err=True)
+
+
+@main.command()
+@click.argument("query", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print the full JSON result.")
+@click.option("--page", default=1, show_default=True)
+@click.option("--page-size", default=20, show_default=True)
+@click.option("--facet", "facets", multiple=True, metavar="NAME=VALUE", help="Facet filter, repeatable.")
+@click.pass_obj
+def search(settings: Settings, query: str, as_json: bool, page: int, page_size: int, facets: tuple[str, ...]) -> None:
+    """Search the index from the command line."""
+    started = monotonic()
+    args: dict[str, list[str]] = {"query": [query], "page": [str(page)], "pageSize": [str(page_size)]}
+    for item in facets:
+        name, _, value = item.partition("=")
+        args.setdefault(f"facet.{name}", []).append(value)
+    service = SearchService(settings.index_dir, settings.store_path)
+    try:
+        result = service.search(parse_search_params(args))
+    except (QuerySyntaxError, ParamError, NoIndexError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        for hit in result["hits"]:
+            click.echo(f"{hit['accession']}\t{hit.get('release_date') or '-'}\t{hit['title']}")
+    for warning in result["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"search: {result['totalHits']} hits, showing {len(result['hits'])} in {monotonic() - started:.2f}s", err=True)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default from config).")
+@click.option("--port", type=int, help="Port (default from config).")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the API and portal."""
+    from werkzeug.serving import run_simple
+
+    from web import create_app
+
+    host = host or settings.server.host
+    port = port or settings.server.port
+    click.echo(f"serving on http://{host}:{port}/", err=True)
+    run_simple(host, port, create_app(settings), threaded=True, use_reloader=False)
+    click.echo("serve: stopped", err=True)

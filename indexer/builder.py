@@ -1,0 +1,179 @@
+"""Build and update the Whoosh index from the record store.
+
+``full_build`` writes a new generation and swaps it in; ``update`` applies the store's
+changes since the live generation's sequence number to that generation in place
+(``update_document`` on the unique accession, so re-applying is harmless). One writer at a
+time is enforced with an advisory file lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import monotonic
+
+from whoosh import index as whoosh_index
+from whoosh.query import Term
+
+from harvesters.records import utc_now
+from harvesters.store import RecordStore
+from indexer.documents import facet_values, to_document
+from indexer.generations import (
+    LABELS,
+    META,
+    NoIndexError,
+    cleanup,
+    current,
+    finish_generation,
+    new_generation_dir,
+    swap,
+    write_json_atomic,
+)
+from indexer.schema import build_schema
+
+log = logging.getLogger(__name__)
+LOCK_NAME = ".writer.lock"
+
+
+class IndexBusyError(RuntimeError):
+    """Another process is writing the index."""
+
+
+@dataclass
+class BuildSummary:
+    """Outcome of a full build or an incremental update."""
+
+    kind: str
+    generation: str
+    indexed: int
+    deleted: int
+    total: int
+    seconds: float
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints."""
+        return (
+            f"index {self.kind}: {self.generation}: {self.indexed} indexed, {self.deleted} deleted, "
+            f"{self.total} documents in {self.seconds:.1f}s"
+        )
+
+
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the single-writer lock of ``index_dir`` (fails fast if another writer has it)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK_NAME).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(f"another process is writing the index in {index_dir}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _merge_labels(labels: dict, record) -> None:
+    for facet, values in facet_values(record).items():
+        labels.setdefault(facet, {}).update(values)
+
+
+def full_build(
+    store: RecordStore,
+    index_dir: Path,
+    *,
+    keep: int = 3,
+    limitmb: int = 256,
+    on_record: Callable[[str], None] | None = None,
+) -> BuildSummary:
+    """Index every live record into a new generation, then swap it in atomically."""
+    started = monotonic()
+    with writer_lock(index_dir):
+        cleanup(index_dir, keep)
+        building = new_generation_dir(index_dir)
+        seq = store.current_seq()
+        ix = whoosh_index.create_in(building, build_schema())
+        labels: dict[str, dict[str, str]] = {}
+        per_source: Counter = Counter()
+        writer = ix.writer(limitmb=limitmb)
+        try:
+            for record in store.iter_records():
+                writer.add_document(**to_document(record))
+                _merge_labels(labels, record)
+                per_source[record.source] += 1
+                if on_record:
+                    on_record(record.accession)
+            writer.commit(optimize=True)
+        except BaseException:
+            writer.cancel()
+            raise
+        ix.close()
+        total = sum(per_source.values())
+        write_json_atomic(building / LABELS, labels)
+        write_json_atomic(building / META, _meta(seq, per_source, "full"))
+        final = finish_generation(building)
+        swap(index_dir, final)
+        cleanup(index_dir, keep)
+    return BuildSummary("full", final.name, total, 0, total, monotonic() - started)
+
+
+def _meta(seq: int, per_source: Counter, kind: str, created: str | None = None) -> dict:
+    now = utc_now()
+    return {
+        "created": created or now,
+        "updated": now,
+        "last_seq": seq,
+        "doc_count": sum(per_source.values()),
+        "per_source": dict(per_source),
+        "last_kind": kind,
+    }
+
+
+def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummary:
+    """Apply records changed since the live generation was last brought up to date."""
+    started = monotonic()
+    try:
+        live = current(index_dir)
+    except NoIndexError:
+        return full_build(store, index_dir, keep=keep)
+    with writer_lock(index_dir):
+        live = current(index_dir)
+        since = int(live.meta.get("last_seq", 0))
+        ix = whoosh_index.open_dir(live.path)
+        labels = live.labels()
+        indexed = deleted = 0
+        seq = since
+        writer = ix.writer()
+        try:
+            for change in store.changes_since(since):
+                seq = change.seq
+                if change.deleted or change.record is None:
+                    deleted += writer.delete_by_term("accession", change.accession)
+                else:
+                    writer.update_document(**to_document(change.record))
+                    _merge_labels(labels, change.record)
+                    indexed += 1
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        total, per_source = _count(ix)
+        ix.close()
+        write_json_atomic(live.path / LABELS, labels)
+        write_json_atomic(live.path / META, {**_meta(seq, per_source, "update", live.meta.get("created"))})
+    return BuildSummary("update", live.name, indexed, deleted, total, monotonic() - started)
+
+
+def _count(ix) -> tuple[int, Counter]:
+    per_source: Counter = Counter()
+    with ix.searcher() as searcher:
+        for source in searcher.lexicon("f_source"):
+            key = source.decode() if isinstance(source, bytes) else source
+            # doc_frequency still counts deleted documents until a merge; a query does not.
+            per_source[key] = sum(1 for _ in searcher.docs_for_query(Term("f_source", key)))
+        return searcher.doc_count(), per_source

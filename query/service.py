@@ -1,0 +1,251 @@
+"""The search service: a SearchRequest in, a plain-dict result out. Flask-free; Whoosh
+objects never leave this package.
+
+It follows the live index generation: each call checks the generation pointer (one stat)
+and reopens when a build swapped in a new generation or an update committed.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from whoosh import highlight, index as whoosh_index, sorting
+from whoosh.query import And, Every, NullQuery, Query, Term
+
+from harvesters.records import Record
+from harvesters.store import RecordStore
+from indexer.generations import Generation, NoIndexError, current, pointer_stamp
+from indexer.schema import FACETS, FACETS_BY_NAME
+from query.errors import QuerySyntaxError
+from query.filters import FacetResolver, build_filters
+from query.params import ParamError, SearchRequest
+from query.syntax import parse_query
+from query.compile import compile_query
+
+MAX_BUCKETS = 200
+SNIPPET_CHARS = 240
+
+
+class NotFoundError(LookupError):
+    """No live dataset with that accession."""
+
+
+@dataclass
+class _Live:
+    generation: Generation
+    index: object
+    searcher: object
+    resolver: FacetResolver
+    stamp: tuple[str, float] | None
+
+
+class SearchService:
+    """Searches the live generation under ``index_dir``; reads full records from the store."""
+
+    def __init__(self, index_dir: Path | str, store_path: Path | str):
+        self.index_dir = Path(index_dir)
+        self.store_path = Path(store_path)
+        self._lock = threading.Lock()
+        self._live: _Live | None = None
+        self._local = threading.local()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _current(self) -> _Live:
+        stamp = pointer_stamp(self.index_dir)
+        live = self._live
+        if live is not None and live.stamp == stamp:
+            return live
+        with self._lock:
+            if self._live is None or self._live.stamp != stamp:
+                self._live = self._open(stamp)
+            return self._live
+
+    def _open(self, stamp) -> _Live:
+        generation = current(self.index_dir)
+        ix = whoosh_index.open_dir(generation.path)
+        # The old searcher is left to the garbage collector: requests in flight may still use it.
+        return _Live(generation, ix, ix.searcher(), FacetResolver(generation.labels()), stamp)
+
+    def _store(self) -> RecordStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = RecordStore(self.store_path)
+        return store
+
+    def generation(self) -> Generation:
+        """The live generation (NoIndexError if none)."""
+        return self._current().generation
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, req: SearchRequest) -> dict:
+        """Run a search: hits of the requested page, exact total, multi-select facet counts."""
+        live = self._current()
+        parsed = parse_query(req.query, strict=req.strict)
+        warnings = list(parsed.warnings)
+        try:
+            user_query = compile_query(
+                parsed.node,
+                schema=live.index.schema,
+                resolvers=live.resolver.resolvers(),
+                facet_keys=live.resolver.facet_keys(),
+            )
+        except QuerySyntaxError:
+            raise
+        filters = build_filters(req, live.resolver, warnings)
+        facet_names = req.facets if req.facets is not None else [f.name for f in FACETS]
+        page = self._page(live, user_query, filters, req, facet_names)
+        return {
+            "query": req.query,
+            "totalHits": page["total"],
+            "isTotalHitsExact": True,
+            "page": req.page,
+            "pageSize": req.page_size,
+            "sortBy": page["sort_by"],
+            "sortOrder": page["sort_order"],
+            "hits": page["hits"],
+            "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
+            "warnings": warnings,
+        }
+
+    def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
+        query = _and([user_query, *filters.values()])
+        sort_by, sort_order, sortedby, reverse = _sorting(req, user_query)
+        groupedby = {
+            name: sorting.FieldFacet(FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
+            for name in facet_names
+            if name not in filters
+        }
+        start = (req.page - 1) * req.page_size
+        results = live.searcher.search(
+            query, limit=start + req.page_size, sortedby=sortedby, reverse=reverse,
+            groupedby=groupedby or None, terms=True,
+        )
+        hits = [self._hit(results[i], results) for i in range(start, min(start + req.page_size, results.scored_length()))]
+        groups = {name: results.groups(name) for name in groupedby}
+        return {"total": len(results), "hits": hits, "groups": groups, "sort_by": sort_by, "sort_order": sort_order}
+
+    def _hit(self, hit, results) -> dict:
+        summary = orjson.loads(hit["summary"])
+        results.formatter = highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
+        results.fragmenter = highlight.WholeFragmenter()
+        title = hit.highlights("title") or html.escape(hit["title"])
+        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
+        snippet = hit.highlights("description", top=2) or _plain_snippet(hit.get("description", ""))
+        summary.update(title_html=title, snippet=snippet, score=round(hit.score, 4) if isinstance(hit.score, float) else None)
+        return summary
+
+    def _facets(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, names, groups) -> list[dict]:
+        out = []
+        for name in names:
+            if name in filters:
+                # Multi-select: a facet's counts ignore its own selection.
+                others = [q for facet, q in filters.items() if facet != name]
+                counts = self._count(live, _and([user_query, *others]), name)
+            else:
+                counts = groups.get(name, {})
+            selected = req.filters[name].selected() if name in req.filters else []
+            out.append(self._buckets(live, name, counts, selected))
+        return out
+
+    def _count(self, live: _Live, query: Query, name: str) -> dict:
+        facet = sorting.FieldFacet(FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
+        results = live.searcher.search(query, groupedby={name: facet}, limit=1)
+        return results.groups(name)
+
+    def _buckets(self, live: _Live, name: str, counts: dict, selected: list[str]) -> dict:
+        spec = FACETS_BY_NAME[name]
+        selected_keys = {live.resolver.key(name, value) or value for value in selected}
+        # Whoosh groups documents without the field under None: not a value to offer.
+        keys = {_text(k): c for k, c in counts.items() if k is not None and _text(k)}
+        for key in selected_keys:
+            keys.setdefault(key, 0)
+        order = (lambda kv: kv[0]) if spec.sort == "key" else (lambda kv: (-kv[1], live.resolver.label(name, kv[0]).lower()))
+        items = sorted(keys.items(), key=order, reverse=spec.sort == "key")[:MAX_BUCKETS]
+        return {
+            "name": name,
+            "title": spec.title,
+            "buckets": [
+                {"key": k, "label": live.resolver.label(name, k), "count": c, "selected": k in selected_keys}
+                for k, c in items
+            ],
+        }
+
+    def facets(self) -> dict:
+        """Counts of every facet value over the whole index."""
+        live = self._current()
+        groupedby = {
+            spec.name: sorting.FieldFacet(spec.field, allow_overlap=True, maptype=sorting.Count) for spec in FACETS
+        }
+        results = live.searcher.search(Every(), groupedby=groupedby, limit=1)
+        return {
+            "totalDatasets": live.searcher.doc_count(),
+            "facets": [self._buckets(live, spec.name, results.groups(spec.name), []) for spec in FACETS],
+        }
+
+    # -- records -----------------------------------------------------------------------
+
+    def dataset(self, accession: str) -> Record:
+        """The full normalised record; NotFoundError if unknown or deleted."""
+        record = self._store().get(accession)
+        if record is None:
+            record = self._by_other_case(accession)
+        if record is None:
+            raise NotFoundError(accession)
+        return record
+
+    def _by_other_case(self, accession: str) -> Record | None:
+        live = self._current()
+        hit = live.searcher.document(accession=accession.upper()) or live.searcher.document(accession=accession.lower())
+        return self._store().get(hit["accession"]) if hit else None
+
+    def files(self, accession: str, limit: int = 100, offset: int = 0) -> list[dict]:
+        """A page of a dataset's file rows."""
+        rows = []
+        for index, row in enumerate(self._store().iter_files(accession)):
+            if index >= offset + limit:
+                break
+            if index >= offset:
+                rows.append(row.model_dump())
+        return rows
+
+
+def _text(key) -> str:
+    return key.decode() if isinstance(key, bytes) else str(key)
+
+
+def _and(queries: list[Query]) -> Query:
+    queries = [q for q in queries if q is not None]
+    if not queries:
+        return Every()
+    if any(q is NullQuery for q in queries):
+        return NullQuery
+    return queries[0] if len(queries) == 1 else And(queries)
+
+
+def _sorting(req: SearchRequest, user_query: Query):
+    is_match_all = isinstance(user_query, Every)
+    sort_by = req.sort_by or ("release_date" if is_match_all else "relevance")
+    default_order = "ascending" if sort_by in ("title", "accession") else "descending"
+    sort_order = req.sort_order or default_order
+    reverse = sort_order == "descending"
+    if sort_by == "relevance":
+        return sort_by, "descending", None, False
+    field = {"release_date": "release_date", "title": "title_sort", "accession": "accession", "file_count": "file_count", "size": "total_size_bytes"}[sort_by]
+    facet = sorting.MultiFacet([sorting.FieldFacet(field, reverse=reverse), sorting.FieldFacet("accession")])
+    return sort_by, sort_order, facet, False
+
+
+def _plain_snippet(text: str) -> str:
+    text = " ".join((text or "").split())
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
+    return html.escape(text)
+
+
+__all__ = ["SearchService", "NotFoundError", "NoIndexError", "ParamError", "QuerySyntaxError"]

@@ -1,0 +1,21 @@
+"""The app factory: ``create_app(settings)`` wires a SearchService into the blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from query.service import SearchService
+from web.api import api
+from web.errors import register_error_handlers
+from web.json_provider import OrjsonProvider
+
+
+def create_app(settings, service: SearchService | None = None) -> Flask:
+    """A Flask app serving ``settings``' index (or the given service)."""
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    app.config["SETTINGS"] = settings
+    app.extensions["search_service"] = service or SearchService(settings.index_dir, settings.store_path)
+    register_error_handlers(app)
+    app.register_blueprint(api)
+    return app
