@@ -15,6 +15,8 @@ DOI_CORE = re.compile(r"(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 DOI_URL = re.compile(r"^(?:https?://)?(?:dx\.)?doi\.org/", re.IGNORECASE)
 NATURE_ARTICLE = re.compile(r"nature\.com/articles/([a-z0-9.\-]+)", re.IGNORECASE)
 ARXIV = re.compile(r"^(?:arxiv:\s*|https?://arxiv\.org/abs/)(\d{4}\.\d{4,5})(?:v\d+)?$", re.IGNORECASE)
+BIORXIV_SUFFIX = re.compile(r"^(\d{4}\.\d{2}\.\d{2}\.\d{6})(?:v\d+)?$")
+TRUNCATED_PREFIX = re.compile(r"^0\.(\d{4,9}/)")
 ORCID_CORE = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dXx])")
 PMC = re.compile(r"^(?:PMC)?\s*(\d{4,9})$", re.IGNORECASE)
 PUBMED = re.compile(r"^(?:PMID:?\s*)?(\d{1,9})$", re.IGNORECASE)
@@ -31,12 +33,17 @@ def normalise_doi(text: str | None) -> str | None:
     case-insensitively; the depositor's case is kept for display.
 
     Accepts resolver URLs, "doi:" prefixes, surrounding prose, arXiv identifiers (which
-    have DataCite DOIs under 10.48550) and nature.com article URLs (whose path is the
-    DOI suffix under Springer Nature's 10.1038 prefix).
+    have DataCite DOIs under 10.48550), nature.com article URLs (whose path is the DOI
+    suffix under Springer Nature's 10.1038 prefix), bare bioRxiv/medRxiv suffixes
+    (``2024.09.23.614351``, only ever issued under 10.1101) and a prefix that lost its
+    leading "1" (every DOI starts "10.").
     """
     if not text:
         return None
-    text = unquote(text.strip())
+    text = TRUNCATED_PREFIX.sub(r"10.\1", unquote(text.strip()))
+    biorxiv = BIORXIV_SUFFIX.match(text)
+    if biorxiv:
+        return f"10.1101/{biorxiv.group(1)}"
     arxiv = ARXIV.match(text)
     if arxiv:
         return f"10.48550/arXiv.{arxiv.group(1)}"

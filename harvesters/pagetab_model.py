@@ -33,6 +33,7 @@ def _keys(names: tuple[str, ...]) -> frozenset[str]:
 class _HasAttributes:
     """Look-ups over ``self.attributes`` with tolerant name matching."""
 
+    __slots__ = ()
     attributes: list[Attribute]
 
     def attributes_named(self, *names: str) -> list[Attribute]:
@@ -50,7 +51,7 @@ class _HasAttributes:
         return found[0] if found else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attribute:
     """A name/value pair; qualifiers are attributes too (without qualifiers of their own)."""
 
@@ -61,7 +62,7 @@ class Attribute:
     value_qualifiers: list[Attribute] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry(_HasAttributes):
     """A file or directory, relative to the submission's root; ``size`` in bytes if known."""
 
@@ -71,7 +72,7 @@ class FileEntry(_HasAttributes):
     attributes: list[Attribute] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkEntry(_HasAttributes):
     """A link: a URL or an accession in another database (``Type`` attribute says which)."""
 
@@ -79,7 +80,7 @@ class LinkEntry(_HasAttributes):
     attributes: list[Attribute] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section(_HasAttributes):
     """A section of a submission: typed, optionally with an accession, and nested."""
 
@@ -106,7 +107,7 @@ class Section(_HasAttributes):
         return [s for s in walker if normalise_key(s.type) in keys]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submission(_HasAttributes):
     """A parsed submission; ``format`` records the serialisation it came from."""
 

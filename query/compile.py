@@ -32,9 +32,9 @@ Resolver = Callable[[str], list[str]]
 Expander = Callable[[str, str], Iterable[str]]
 Compiled = wq.Query | None
 
-_ID_RE = re.compile(r"(?i)[a-z]+[-_]?[a-z]*\d{3,}[\w.-]*")
+_ID_RE = re.compile(r"(?i)[a-z]+(?:[-_][a-z]+)*[-_]?\d+[\w.-]*")
 _DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
-_TOKEN_CHARS = re.compile(r"[\w.'’*?\[\]]*")
+_TOKEN_CHARS = re.compile(r"[\w.'’*?]*")
 
 
 def looks_like_identifier(text: str) -> bool:

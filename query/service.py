@@ -24,7 +24,7 @@ from query.errors import QuerySyntaxError
 from query.filters import FacetResolver, build_filters
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
-from query.compile import compile_query
+from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
 SNIPPET_CHARS = 240
@@ -88,15 +88,15 @@ class SearchService:
         live = self._current()
         parsed = parse_query(req.query, strict=req.strict)
         warnings = list(parsed.warnings)
-        try:
-            user_query = compile_query(
-                parsed.node,
-                schema=live.index.schema,
-                resolvers=live.resolver.resolvers(),
-                facet_keys=live.resolver.facet_keys(),
-            )
-        except QuerySyntaxError:
-            raise
+        user_query = compile_query(
+            parsed.node,
+            schema=live.index.schema,
+            resolvers=live.resolver.resolvers(),
+            facet_keys=live.resolver.facet_keys(),
+            expand_wildcard=make_wildcard_expander(live.searcher.reader()),
+            strict=req.strict,
+            warnings=warnings,
+        )
         filters = build_filters(req, live.resolver, warnings)
         facet_names = req.facets if req.facets is not None else [f.name for f in FACETS]
         page = self._page(live, user_query, filters, req, facet_names)

@@ -47,17 +47,15 @@ class Token:
 # --------------------------------------------------------------------------- lexer
 
 
+def _scan_until(text: str, i: int, stops: str, space: bool = False) -> int:
+    """Index of the first unescaped char of ``stops`` (or space) at/after i, or len(text)."""
+    while i < len(text) and text[i] not in stops and not (space and text[i].isspace()):
+        i += 2 if text[i] == "\\" else 1
+    return min(i, len(text))
+
+
 def _scan_word(text: str, i: int) -> int:
-    while i < len(text) and not text[i].isspace() and text[i] not in _WORD_STOP:
-        i += 2 if text[i] == "\\" else 1
-    return min(i, len(text))
-
-
-def _scan_until(text: str, i: int, stops: str) -> int:
-    """Index of the first unescaped char of ``stops`` at or after i, or len(text)."""
-    while i < len(text) and text[i] not in stops:
-        i += 2 if text[i] == "\\" else 1
-    return min(i, len(text))
+    return _scan_until(text, i, _WORD_STOP, space=True)
 
 
 def _unescape(raw: str) -> str:
@@ -375,15 +373,11 @@ class _Parser:
 
     def compare_leaf(self, token: Token, chars: list) -> ast.Node | None:
         width = 2 if len(chars) > 1 and chars[1][0] == "=" and not chars[1][1] else 1
-        op = _text(chars[:width])
-        if not self.field.ranges:
-            self.problem(clause_problem(self.field, ast.Compare), token.pos,
-                         f"searched for '{_text(chars[width:])}'")
-            return self.leaf(ast.Term(self.field.name, _text(chars[width:]), token.pos))
         if len(chars) == width:
-            self.problem(f"'{op}' needs a value", token.pos, "ignored this clause")
+            self.problem(f"'{_text(chars)}' needs a value", token.pos, "ignored this clause")
             return None
-        return self.leaf(ast.Compare(self.field.name, op, _text(chars[width:]), token.pos))
+        op, value = _text(chars[:width]), _text(chars[width:])
+        return self.leaf(ast.Compare(self.field.name, op, value, token.pos))
 
     def fuzzy_leaf(self, token: Token, base: list, suffix: str, at: int) -> ast.Node | None:
         name = self.field.name if self.field else None
@@ -437,7 +431,8 @@ class _Parser:
             return None
         for raw, pos in bounds:
             try:
-                check_value(self.field, "2000" if raw == "*" else _bound(raw))
+                if raw != "*":
+                    check_value(self.field, _bound(raw))
             except ValueError as exc:
                 self.problem(str(exc), pos, "ignored the range")
                 return None

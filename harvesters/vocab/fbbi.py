@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 from harvesters.records import ImagingMethod
@@ -88,6 +88,7 @@ class Ontology:
         self._scopes = scopes or {}
         self._aliases = tuple(aliases)
         self._index: dict[str, list[tuple[bool, int, str]]] = defaultdict(list)
+        self._method_ids: dict[str, bool] = {}
         self._build_index()
 
     # -- construction ---------------------------------------------------------------
@@ -155,7 +156,7 @@ class Ontology:
         """All broader terms (transitive ``is_a`` parents), excluding the term itself."""
         return self._walk(curie, lambda node: self._terms[node].parents if node in self._terms else ())
 
-    def _walk(self, curie: str, step) -> set[str]:
+    def _walk(self, curie: str, step: Callable[[str], Iterable[str]]) -> set[str]:
         start = normalise_fbbi_id(curie)
         if start is None or start not in self._terms:
             return set()
@@ -188,11 +189,12 @@ class Ontology:
         contrast- and resolution-enhancing methods, imaged parameter); False for sample
         preparation, visualisation reagents (dyes, fluorescent proteins) and sources of
         contrast."""
-        term = self.term(curie)
-        if term is None:
-            return False
-        lineage = self.ancestors(term.id) | {term.id}
-        return bool(lineage & _METHOD_ROOTS)
+        curie = normalise_fbbi_id(curie) or ""
+        if curie not in self._method_ids:
+            self._method_ids[curie] = curie in self._terms and bool(
+                (self.ancestors(curie) | {curie}) & _METHOD_ROOTS
+            )
+        return self._method_ids[curie]
 
     def lookup_method(self, text: str | None) -> Term | None:
         """Like :meth:`lookup` but only considers :meth:`is_imaging_method` terms, so that
@@ -200,7 +202,7 @@ class Ontology:
         ``living tissue`` nor ``"GFP"`` the reagent ``EGFP``."""
         return self._resolve(text, self.is_imaging_method)
 
-    def _resolve(self, text: str | None, accept) -> Term | None:
+    def _resolve(self, text: str | None, accept: Callable[[str], bool]) -> Term | None:
         cleaned = clean_text(text)
         if not cleaned:
             return None

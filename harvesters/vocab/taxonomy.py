@@ -41,7 +41,7 @@ _NON_ORGANISMS = frozenset(
         "synthetic data", "none", "not applicable", "n/a", "na", "n.a.", "unknown", "unspecified",
         "not specified", "not available", "no organism", "in silico", "phantom", "calibration slide",
         "calibration", "null", "nan", "-", "other", "test", "artificial", "computer generated",
-        "dna origami", "mixed", "none applicable", "not relevant", "no", "empty",
+        "dna origami", "mixed", "not relevant", "no", "empty",
     )
 )
 _NON_ORGANISM_PATTERN = re.compile(

@@ -733,7 +733,7 @@ def test_walk_and_of_type() -> None:
 # --- property tests ---------------------------------------------------------------------------
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-ROUND_TRIP = settings(FAST, max_examples=80)
+ROUND_TRIP = settings(FAST, max_examples=50)
 
 
 @FAST
@@ -774,8 +774,28 @@ JSON_VALUES = st.recursive(
 )
 
 
+SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=3)
+SECTION_KEYS = st.sampled_from(
+    ["type", "accno", "attributes", "subsections", "sections", "files", "links", "fileList", "extType"]
+)
+ITEM_KEYS = st.sampled_from(["name", "value", "path", "url", "size", "valqual", "reference", "attributes"])
+ITEM_LIKE = st.dictionaries(ITEM_KEYS, SCALARS | st.lists(st.dictionaries(ITEM_KEYS, SCALARS)), max_size=4)
+SECTION_LIKE = st.recursive(
+    st.dictionaries(SECTION_KEYS, SCALARS | st.lists(ITEM_LIKE | SCALARS, max_size=3), max_size=4),
+    lambda inner: st.dictionaries(
+        SECTION_KEYS, SCALARS | st.lists(inner | ITEM_LIKE | st.lists(inner | ITEM_LIKE), max_size=3), max_size=5
+    ),
+    max_leaves=10,
+)
+ONE_KEY_SECTION = st.dictionaries(SECTION_KEYS, SCALARS | st.lists(ITEM_LIKE | SCALARS, max_size=2), max_size=1)
+SUBMISSION_LIKE = st.fixed_dictionaries(
+    {"accno": st.just("S-1"), "section": ONE_KEY_SECTION | SECTION_LIKE},
+    optional={"attributes": JSON_VALUES},
+)
+
+
 @FAST
-@given(JSON_VALUES)
+@given(JSON_VALUES | SUBMISSION_LIKE)
 def test_json_like_structures_raise_only_pagetab_error(document) -> None:
     data = json.dumps(document).encode()
     try:

@@ -234,7 +234,7 @@ _method_names = st.sampled_from([text for text, _, _ in RESOLVED] + ["single cel
 _texty = st.one_of(st.text(), _method_names, st.builds(lambda a, b: f"{a} ({b})", _method_names, st.text(max_size=12)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(text=_texty, term_id=st.one_of(st.none(), st.text(max_size=40)))
 def test_never_raises(text: str, term_id: str | None) -> None:
     method = normalise_imaging_method(text, term_id)
@@ -243,7 +243,7 @@ def test_never_raises(text: str, term_id: str | None) -> None:
     normalise_fbbi_id(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(text=_texty)
 def test_idempotent(text: str) -> None:
     method = normalise_imaging_method(text)

@@ -11,7 +11,8 @@ from whoosh.index import create_in
 
 from indexer.schema import DEFAULT_FIELDS, build_schema
 from query import ast
-from query.compile import MAX_WILDCARD_TERMS, compile_query, make_wildcard_expander
+from query.compile import (MAX_WILDCARD_TERMS, compile_query, looks_like_identifier,
+                           make_wildcard_expander)
 from query.errors import QuerySyntaxError
 from query.syntax import parse_query
 from tests.query.test_syntax import any_query
@@ -181,6 +182,20 @@ def test_multi_token_term_becomes_phrase_and_identifier_stays_whole():
     by_field = {q.fieldname: q for q in compiled("S-BIAD1043").subqueries}
     assert by_field["title"] == wq.Phrase("title", ["s", "biad1043"], boost=4.0)
     assert by_field["identifiers"] == wq.Term("identifiers", "s-biad1043", boost=3.0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("S-BIAD1043", True), ("EMPIAR-10002", True), ("idr0001", True), ("EMD-1234", True),
+    ("10.1038/s41598-024-66600-1", True), ("cell", False), ("light-sheet", False)])
+def test_looks_like_identifier(text, expected):
+    assert looks_like_identifier(text) is expected
+
+
+def test_identifier_terms_hit_identifiers_even_outside_default_fields(monkeypatch):
+    monkeypatch.setattr("query.compile.DEFAULT_FIELDS", {"title": 4.0})
+    fields = {q.fieldname for q in compiled("EMPIAR-10002").subqueries}
+    assert fields == {"title", "identifiers"}
+    assert compiled("cell") == wq.Term("title", "cell", boost=4.0)
 
 
 def test_phrase_slop_counts_intervening_words():

@@ -225,7 +225,7 @@ REPAIRS = [
     ("*scope", T("scope"), "leading wildcard"),
     ("a* b", And((T("a"), T("b"))), "too broad"),
     ("file_count:1* cell", T("cell"), "wildcards are not supported"),
-    ("title:>cell", T("cell", "title"), "comparisons are not supported"),
+    ("title:>cell x", T("x"), "comparisons are not supported"),
     ("a ] b", And((T("a"), T("b"))), "unexpected ']'"),
     ("NOT", MatchAll(), "'NOT' has nothing to apply to"),
     ("()", MatchAll(), "empty parentheses"),
