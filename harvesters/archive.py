@@ -74,7 +74,7 @@ class ArchiveHarvester(Harvester):
                         yield row
                     component.file_formats = sorted(formats, key=lambda f: (-formats[f], f))
             except (FileNotFoundError, FetchError, PageTabError) as exc:
-                problems.append(HarvestError("files", f"file list {name!r}: {exc}", self.file_list_url(submission, name)))
+                problems.append(HarvestError("files", f"file list {name!r}: {getattr(exc, 'message', exc)}", self.file_list_url(submission, name)))
 
     def open_file_list(self, submission: Submission, name: str) -> BinaryIO:
         """Open a file list for streaming; FileNotFoundError / FetchError if missing."""

@@ -215,8 +215,8 @@ def _store(run: _Run, raw: RawRecord, normalised: Normalised) -> str:
         if previous and not previous.deleted and previous.fingerprint == record.content_fingerprint():
             outcome = "unchanged"
             db.execute(
-                "UPDATE records SET raw_hash=?, raw=? WHERE accession=?",
-                (raw.content_hash, raw.payload, record.accession),
+                "UPDATE records SET raw_hash=?, raw=?, modified=? WHERE accession=?",
+                (raw.content_hash, raw.payload, record.modified, record.accession),
             )
         else:
             store.save_record(db, record, raw.payload, raw.content_hash)

@@ -228,8 +228,9 @@ class Record(_Model):
         return cls.model_validate(orjson.loads(payload))
 
     def content_fingerprint(self) -> str:
-        """SHA-256 of the record without its provenance: equal iff the content is equal."""
-        body = self.model_dump(mode="json", exclude={"provenance"})
+        """SHA-256 of the record without provenance and source modification time: equal iff
+        what a reader of the record would see is equal."""
+        body = self.model_dump(mode="json", exclude={"provenance", "modified"})
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -41,6 +41,7 @@ _CC_URL = re.compile(
 _PD_URL = re.compile(r"creativecommons\.org/publicdomain/(zero|mark)/1\.0")
 _SPDX_URL = re.compile(r"spdx\.org/licenses/([a-z0-9.+-]+?)(?:\.html|\.json)?/?$")
 _URL_LIKE = re.compile(r"^(?:https?://|www\.)", re.I)
+_HOST_PATH = re.compile(r"^[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/?#]\S*)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,20 @@ def normalise_license(text: str | None, url: str | None = None) -> License | Non
     """
     name = clean_text(text)
     link = clean_text(url)
-    if name and not link and _URL_LIKE.match(name):
+    if link and not _looks_like_url(link):
+        name, link = name or link, ""  # a licence name given where a URL belongs
+    if name and not link and _looks_like_url(name):
         link = name
-    for candidate in (_from_url(link), _from_url(name), _from_name(name)):
+    for candidate in (_from_url(link), _from_url(name), _from_name(name), _from_name(link)):
         if candidate is not None:
             return candidate
     if not name and not link:
         return None
     return License(name=name or link, url=link or None)
+
+
+def _looks_like_url(text: str) -> bool:
+    return bool(_URL_LIKE.match(text) or _HOST_PATH.match(text))
 
 
 # -- names -------------------------------------------------------------------------------

@@ -81,6 +81,11 @@ def test_long_and_idr_names(text: str, expected: tuple[str, str]) -> None:
     assert normalise_license(text) == License(name=name, url=f"https://creativecommons.org/licenses/{path}/")
 
 
+def test_a_name_in_the_url_field_is_read_as_a_name() -> None:
+    assert normalise_license(None, "CC BY 4.0") == CC_BY_4
+    assert normalise_license(None, "Attribution") == CC_BY_4
+
+
 def test_url_carries_the_version_over_unversioned_text() -> None:
     assert normalise_license("CC BY", "https://creativecommons.org/licenses/by/3.0/") == License(
         name="CC BY 3.0", url="https://creativecommons.org/licenses/by/3.0/"
@@ -130,6 +135,7 @@ def test_non_cc_licences(text, url, expected: License) -> None:
         ("CC BY 5.0", None, License(name="CC BY 5.0", url=None)),
         ("CC BY-SA-ND 4.0", None, License(name="CC BY-SA-ND 4.0", url=None)),
         ("by", None, License(name="by", url=None)),
+        ("Custom terms", "see the paper", License(name="Custom terms", url=None)),
     ],
 )
 def test_unknown_licences_are_kept(text, url, expected: License) -> None:
