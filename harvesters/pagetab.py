@@ -46,6 +46,7 @@ __all__ = [
     "parse_submission",
     "parse_tsv",
     "parse_xml",
+    "sniff_format",
 ]
 
 _PARSERS: dict[str, Callable[[bytes], Submission]] = {

@@ -31,6 +31,7 @@ from harvesters.pagetab_model import (
 _TABLE = re.compile(r"^(.+?)\[(.*)\]$", re.DOTALL)
 _DECORATED = re.compile(r"^([(\[<])(.*)([)\]>])$", re.DOTALL)
 _PAIRS = {"(": ")", "[": "]", "<": ">"}
+_SIMPLE_PAIR = re.compile(r'"[^\n\t"]*"')
 
 Row = tuple[int, list[str]]  # (line number, cells)
 
@@ -39,11 +40,13 @@ Row = tuple[int, list[str]]  # (line number, cells)
 
 
 def _quoted_end(text: str, start: int) -> int | None:
-    """Index of the quote closing a quoted cell opened at ``start``, if the cell is one.
+    """Index of the quote closing a quoted cell opened at ``start``, or None if it is literal.
 
-    Following the backend, quotes only delimit a cell that holds a tab or a line break:
-    ``"word" in a value`` stays literal.
+    As in the backend, a quoted word without tabs or line breaks (``"word" more``) is
+    literal text, also inside a quoted cell; other quotes inside a quoted cell are doubled.
     """
+    if _SIMPLE_PAIR.match(text, start):
+        return None
     pos = start + 1
     while (pos := text.find('"', pos)) != -1:
         if text.startswith('""', pos):
@@ -51,9 +54,9 @@ def _quoted_end(text: str, start: int) -> int | None:
             continue
         after = _skip_spaces(text, pos + 1)
         if after == len(text) or text[after] in "\t\n":
-            inner = text[start + 1 : pos]
-            return pos if ("\t" in inner or "\n" in inner) else None
-        pos += 1
+            return pos
+        pair = _SIMPLE_PAIR.match(text, pos)
+        pos = pair.end() if pair else pos + 1
     return None
 
 
@@ -67,11 +70,10 @@ def _cell(text: str, pos: int) -> tuple[str, int]:
     """The cell starting at ``pos`` and the position just after it."""
     if text.startswith('"', pos) and (end := _quoted_end(text, pos)) is not None:
         return text[pos + 1 : end].replace('""', '"'), _skip_spaces(text, end + 1)
-    stop = len(text)
-    for sep in "\t\n":
-        found = text.find(sep, pos)
-        if found != -1:
-            stop = min(stop, found)
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end == -1 else line_end
+    tab = text.find("\t", pos, line_end)
+    stop = line_end if tab == -1 else tab
     return text[pos:stop].strip(" "), stop
 
 
@@ -95,7 +97,7 @@ def _records(text: str) -> Iterator[Row]:
         yield start_line, cells
 
 
-def blocks(text: str) -> Iterator[list[Row]]:
+def _blocks(text: str) -> Iterator[list[Row]]:
     """Groups of non-blank rows separated by blank rows."""
     block: list[Row] = []
     for row in _records(text):
@@ -146,7 +148,6 @@ class _Columns:
     """The header of a table: attribute columns and the qualifier columns after them."""
 
     names: list[str]
-    line: int
 
     @classmethod
     def parse(cls, cells: list[str], line: int) -> _Columns:
@@ -157,9 +158,10 @@ class _Columns:
             raise PageTabError(f"line {line}: table column without a name")
         if names and _decoration(names[0])[0] in ("(", "["):
             raise PageTabError(f"line {line}: table starts with qualifier column {names[0]!r}")
-        return cls(names, line)
+        return cls(names)
 
     def attributes(self, values: list[str], line: int, strict: bool) -> list[Attribute]:
+        """Attributes of one row; missing trailing cells are None values."""
         extra = values[len(self.names) :]
         if strict and any(v.strip() for v in extra):
             raise PageTabError(f"line {line}: row has more values than the header")
@@ -194,7 +196,7 @@ class _Builder:
 
 def parse_tsv(data: bytes) -> Submission:
     """Parse a PageTab TSV submission."""
-    chunks = blocks(decode_text(data))
+    chunks = _blocks(decode_text(data))
     head = next(chunks, None)
     if head is None or head[0][1][0].strip().lower() != "submission":
         line = head[0][0] if head else 1
@@ -252,6 +254,9 @@ def _place(rows: list[Row], builder: _Builder) -> None:
         _place_table(kind, rows, builder.current)
 
 
+_ID = {"file": "path", "files": "path", "link": "url", "links": "url"}
+
+
 def _place_single(kind: str, rows: list[Row], section: Section) -> None:
     line, cells = rows[0]
     target = clean(cells[1]) if len(cells) > 1 else None
@@ -264,11 +269,8 @@ def _place_single(kind: str, rows: list[Row], section: Section) -> None:
         section.links.append(LinkEntry(target, attributes))
 
 
-_ID = {"file": "path", "files": "path", "link": "url", "links": "url"}
-
-
 def _place_table(kind: str, rows: list[Row], section: Section) -> None:
-    for line, row_id, attributes in _table_rows(rows, strict=True):
+    for line, row_id, attributes in _table_rows(rows):
         if row_id is None:
             raise PageTabError(f"line {line}: table row without a {_ID[kind]}")
         if kind == "files":
@@ -283,16 +285,17 @@ def _place_section_table(rows: list[Row], builder: _Builder) -> None:
     if match is None:
         raise PageTabError(f"line {line}: {cells[0]!r} is not a section table header")
     parent = builder.parent(clean(match.group(2)), line)
-    for _, accno, attributes in _table_rows(rows, strict=True):
+    for _, accno, attributes in _table_rows(rows):
         section = Section(match.group(1).strip(), accno, attributes)
         parent.subsections.append(section)
         builder.register(section)
 
 
-def _table_rows(rows: list[Row], strict: bool) -> Iterator[tuple[int, str | None, list[Attribute]]]:
+def _table_rows(rows: list[Row]) -> Iterator[tuple[int, str | None, list[Attribute]]]:
+    """(line, first cell, attributes) per row; unlike file lists, extra cells are errors."""
     columns = _Columns.parse(rows[0][1][1:], rows[0][0])
     for line, cells in rows[1:]:
-        yield line, clean(cells[0]), columns.attributes(cells[1:], line, strict)
+        yield line, clean(cells[0]), columns.attributes(cells[1:], line, strict=True)
 
 
 # --- file lists -----------------------------------------------------------------------------
@@ -311,7 +314,7 @@ def iter_tsv_file_list(stream: BinaryIO) -> Iterator[FileEntry]:
         cells = [c.strip() for c in line.split("\t")]
         if not cells[0]:
             raise PageTabError(f"line {number}: file list row without a path")
-        yield FileEntry(cells[0], None, "file", columns.attributes(cells[1:], number, False))
+        yield FileEntry(cells[0], None, "file", columns.attributes(cells[1:], number, strict=False))
     if columns is None:
         raise PageTabError("empty file list")
 

@@ -171,8 +171,9 @@ def normalise_organism(
             return _from_taxon(found, common)
     if main and not is_non_organism(main):
         return Organism(name=main, taxon_id=None, common_name=common)
-    if common and not is_non_organism(common):
-        return Organism(name=common, taxon_id=None, common_name=None)
+    common_main, common_inner = _split_name(common)
+    if common_main and not is_non_organism(common_main):
+        return Organism(name=common_main, taxon_id=None, common_name=common_inner or None)
     return None
 
 

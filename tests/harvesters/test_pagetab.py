@@ -423,6 +423,28 @@ def test_tsv_quoted_cells_and_comments() -> None:
     assert submission.section == Section("Study")
 
 
+def test_tsv_quoted_words_stay_literal() -> None:
+    data = tsv(
+        "Submission\tS-1",
+        'Note\t"word" at the start',
+        'Other\tends with "hello"',
+        'Both\t"one value" OR "the other"',
+        'Multi\t"two',
+        'lines with a "quoted" word"\t',
+        "Unclosed\t\"no end",
+        "",
+        "Study",
+    )
+    submission = parse_tsv(data)
+    assert [(a.name, a.value) for a in submission.attributes] == [
+        ("Note", '"word" at the start'),
+        ("Other", 'ends with "hello"'),
+        ("Both", '"one value" OR "the other"'),
+        ("Multi", 'two\nlines with a "quoted" word'),
+        ("Unclosed", '"no end'),
+    ]
+
+
 def test_tsv_blank_and_whitespace_only_rows_separate_blocks() -> None:
     data = tsv("Submission\tS-1", "\t  ", "", "Study\tR", "Title\t  x  ")
     assert parse_tsv(data).section.value("Title") == "x"
