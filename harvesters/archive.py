@@ -189,8 +189,10 @@ def _looks_like_submission(path: Path) -> bool:
         return not head.startswith(b"[")
     if path.suffix.lower() == ".xml":
         return b"<submission" in head or b"<pmdocument" in head
-    first = head.split(b"\n", 1)[0].split(b"\t", 1)[0].strip().lower()
-    return first == b"submission"
+    for line in head.splitlines():
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            return line.split(b"\t", 1)[0].strip().lower() == b"submission"
+    return False
 
 
 # -- HTTP API -----------------------------------------------------------------------------

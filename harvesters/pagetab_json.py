@@ -20,7 +20,6 @@ from harvesters.pagetab_model import (
     PageTabError,
     Section,
     Submission,
-    clean,
     decode_text,
     file_type,
     parse_qualifier_string,
@@ -79,7 +78,9 @@ def _section(obj: dict) -> Section:
     file_list = obj.get("fileList")
     # Extended submissions move the "File List" attribute into a fileList object.
     if isinstance(file_list, dict) and not any(a.name == "File List" for a in attributes):
-        attributes.append(Attribute("File List", scalar_text(file_list.get("fileName"), "fileList")))
+        attributes.append(
+            Attribute("File List", scalar_text(file_list.get("fileName"), "fileList"))
+        )
     return Section(
         type=scalar_text(obj.get("type"), "section type") or "",
         accno=_accno(obj),
@@ -117,8 +118,10 @@ def _is_table_object(item: dict, keys: tuple[str, ...]) -> bool:
         return True
     if keys[0] == "subsections":
         return False
-    return "type" not in item and any(isinstance(item.get(k), list) for k in keys) and not (
-        any(k in item for k in (*_PATH_KEYS, "url", "attributes"))
+    return (
+        "type" not in item
+        and any(isinstance(item.get(k), list) for k in keys)
+        and not (any(k in item for k in (*_PATH_KEYS, "url", "attributes")))
     )
 
 

@@ -92,13 +92,17 @@ def _section(element: etree._Element) -> Section:
         type=_xml_attr(element, "type") or "",
         accno=_xml_attr(element, *_ACCNO_KEYS),
         attributes=_attributes(element),
-        subsections=[_section(s) for s in _grouped(element, ("subsections", "sections"), "section")],
+        subsections=[
+            _section(s) for s in _grouped(element, ("subsections", "sections"), "section")
+        ],
         files=[file_from_xml(f) for f in _grouped(element, ("files",), "file")],
         links=[_link(x) for x in _grouped(element, ("links",), "link")],
     )
 
 
-def _grouped(element: etree._Element, groups: tuple[str, ...], item: str) -> Iterator[etree._Element]:
+def _grouped(
+    element: etree._Element, groups: tuple[str, ...], item: str
+) -> Iterator[etree._Element]:
     """``<group><item/><table><item/>…</table></group>``, tables flattened in order."""
     for group in _children(element, *groups):
         for child in _children(group, item, "table"):

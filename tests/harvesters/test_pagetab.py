@@ -5,6 +5,7 @@ Fixtures live in tests/fixtures/pagetab (see PROVENANCE.md there).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -12,9 +13,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from lxml import etree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from harvesters.pagetab import (
     Attribute,
@@ -48,47 +49,50 @@ def all_references(submission: Submission) -> list[Attribute]:
 
 # --- real PageTab JSON submissions ------------------------------------------------------------
 
-# file, accno, author sections, organisation sections, reference attributes,
+# accno (file json/{accno}_original.json), author sections, organisation sections, references,
 # (attribute names, expected first value) in the study section
+# fmt: off
 REAL = [
-    ("S-BIAD1043_original.json", "S-BIAD1043", 9, 1, 9, (("Keywords",), "Microscopy")),
-    ("S-BIAD1076_original.json", "S-BIAD1076", 5, 2, 5, (("Keyword", "Keywords"), "COVID-19")),
-    ("S-BIAD1135_original.json", "S-BIAD1135", 4, 3, 5, (("Keywords",), "calcium")),
-    ("S-BIAD1201_original.json", "S-BIAD1201", 1, 1, 1, (("License",), "CC BY 4.0")),
-    ("S-BIAD1223_original.json", "S-BIAD1223", 2, 2, 2, (("Keywords",), "Nuclear localisation")),
-    ("S-BIAD1344_original.json", "S-BIAD1344", 6, 3, 6, (("License",), "CC BY 4.0")),
-    ("S-BIAD1388_original.json", "S-BIAD1388", 1, 1, 1, (("Keywords",), "CD68")),
-    ("S-BIAD1500_original.json", "S-BIAD1500", 8, 1, 8, (("License",), "CC0")),
-    ("S-BIAD15_original.json", "S-BIAD15", 1, 1, 1, (("Organism",), "Saccharomyces cerevisiae")),
-    ("S-BIAD1752_original.json", "S-BIAD1752", 8, 1, 8, (("Keywords",), "cell cycle")),
-    ("S-BIAD1763_original.json", "S-BIAD1763", 4, 2, 4, (("Keywords",), "Flicker Spectroscopy")),
-    ("S-BIAD1926_original.json", "S-BIAD1926", 3, 1, 3, (("Keywords",), "HCR")),
-    ("S-BIAD1982_original.json", "S-BIAD1982", 10, 6, 10, (("Keywords",), "fluorescence microscopy")),
-    ("S-BIAD2225_original.json", "S-BIAD2225", 7, 2, 7, (("Keywords",), "S. pombe")),
-    ("S-BIAD2235_original.json", "S-BIAD2235", 1, 1, 1, (("Keywords",), "silicon")),
-    ("S-BIAD2324_original.json", "S-BIAD2324", 1, 1, 1, (("Keywords",), "PARS")),
+    ("S-BIAD1043", 9, 1, 9, (("Keywords",), "Microscopy")),
+    ("S-BIAD1076", 5, 2, 5, (("Keyword", "Keywords"), "COVID-19")),
+    ("S-BIAD1135", 4, 3, 5, (("Keywords",), "calcium")),
+    ("S-BIAD1201", 1, 1, 1, (("License",), "CC BY 4.0")),
+    ("S-BIAD1223", 2, 2, 2, (("Keywords",), "Nuclear localisation")),
+    ("S-BIAD1344", 6, 3, 6, (("License",), "CC BY 4.0")),
+    ("S-BIAD1388", 1, 1, 1, (("Keywords",), "CD68")),
+    ("S-BIAD1500", 8, 1, 8, (("License",), "CC0")),
+    ("S-BIAD15", 1, 1, 1, (("Organism",), "Saccharomyces cerevisiae")),
+    ("S-BIAD1752", 8, 1, 8, (("Keywords",), "cell cycle")),
+    ("S-BIAD1763", 4, 2, 4, (("Keywords",), "Flicker Spectroscopy")),
+    ("S-BIAD1926", 3, 1, 3, (("Keywords",), "HCR")),
+    ("S-BIAD1982", 10, 6, 10, (("Keywords",), "fluorescence microscopy")),
+    ("S-BIAD2225", 7, 2, 7, (("Keywords",), "S. pombe")),
+    ("S-BIAD2235", 1, 1, 1, (("Keywords",), "silicon")),
+    ("S-BIAD2324", 1, 1, 1, (("Keywords",), "PARS")),
     # the raw value ends in a no-break space, which the parser strips
-    ("S-BIAD590_original.json", "S-BIAD590", 7, 4, 7, (("Keyword", "Keywords"), "heart failure")),
-    ("S-BIAD599_original.json", "S-BIAD599", 5, 4, 5, (("License",), "CC BY 4.0")),
-    ("S-BIAD628_original.json", "S-BIAD628", 7, 2, 7, (("Keyword",), "oblique plane microscope (OPM)")),
-    ("S-BIAD661_original.json", "S-BIAD661", 1, 1, 1, (("Keywords",), "data source file, FAM3C/ILEI, psoriasis")),
-    ("S-BIAD677_original.json", "S-BIAD677", 6, 2, 6, (("License",), "CC0")),
-    ("S-BIAD954_original.json", "S-BIAD954", 7, 3, 8, (("Keywords",), "zebrafish")),
-    ("S-BIAD978_original.json", "S-BIAD978", 1, 1, 1, (("License",), "CC0")),
-    ("S-BSMS4_original.json", "S-BSMS4", 6, 1, 0, (("Study variable",), "Sample name")),
-    ("S-BSST592_original.json", "S-BSST592", 1, 1, 1, (("Organism",), "Mus musculus (mouse)")),
-    ("S-BSST651_original.json", "S-BSST651", 3, 1, 3, (("Organism",), "Mus musculus (mouse)")),
-    ("S-BSST744_original.json", "S-BSST744", 11, 5, 11, (("Organism",), "Mus musculus (mouse)")),
+    ("S-BIAD590", 7, 4, 7, (("Keyword", "Keywords"), "heart failure")),
+    ("S-BIAD599", 5, 4, 5, (("License",), "CC BY 4.0")),
+    ("S-BIAD628", 7, 2, 7, (("Keyword",), "oblique plane microscope (OPM)")),
+    ("S-BIAD661", 1, 1, 1, (("Keywords",), "data source file, FAM3C/ILEI, psoriasis")),
+    ("S-BIAD677", 6, 2, 6, (("License",), "CC0")),
+    ("S-BIAD954", 7, 3, 8, (("Keywords",), "zebrafish")),
+    ("S-BIAD978", 1, 1, 1, (("License",), "CC0")),
+    ("S-BSMS4", 6, 1, 0, (("Study variable",), "Sample name")),
+    ("S-BSST592", 1, 1, 1, (("Organism",), "Mus musculus (mouse)")),
+    ("S-BSST651", 3, 1, 3, (("Organism",), "Mus musculus (mouse)")),
+    ("S-BSST744", 11, 5, 11, (("Organism",), "Mus musculus (mouse)")),
 ]
+# fmt: on
 
 
 def test_every_real_submission_is_listed() -> None:
-    assert sorted(p.name for p in (FIXTURES / "json").glob("*.json")) == sorted(r[0] for r in REAL)
+    names = sorted(p.name for p in (FIXTURES / "json").glob("*.json"))
+    assert names == sorted(f"{r[0]}_original.json" for r in REAL)
 
 
-@pytest.mark.parametrize(("name", "accno", "authors", "orgs", "refs", "known"), REAL)
-def test_real_submission(name, accno, authors, orgs, refs, known) -> None:
-    submission = parse_submission(fixture(f"json/{name}"))
+@pytest.mark.parametrize(("accno", "authors", "orgs", "refs", "known"), REAL)
+def test_real_submission(accno, authors, orgs, refs, known) -> None:
+    submission = parse_submission(fixture(f"json/{accno}_original.json"))
     assert submission.format == "json"
     assert submission.accno == accno
     study = submission.section
@@ -100,9 +104,9 @@ def test_real_submission(name, accno, authors, orgs, refs, known) -> None:
     assert study.value(*names) == expected
 
 
-@pytest.mark.parametrize(("name", "accno", "authors", "orgs", "refs", "known"), REAL)
-def test_real_references_point_at_organisations(name, accno, authors, orgs, refs, known) -> None:
-    submission = parse_submission(fixture(f"json/{name}"))
+@pytest.mark.parametrize(("accno", "authors", "orgs", "refs", "known"), REAL)
+def test_real_references_point_at_organisations(accno, authors, orgs, refs, known) -> None:
+    submission = parse_submission(fixture(f"json/{accno}_original.json"))
     org_accnos = {s.accno for s in submission.section.of_type("organisation", "organization")}
     dangling = [a.value for a in all_references(submission) if a.value not in org_accnos]
     # S-BIAD15's author points at "o1", but its organisation section has no accno (a real quirk)
@@ -127,8 +131,10 @@ def test_real_release_date_and_valqual() -> None:
 def test_real_ontology_qualifiers() -> None:
     study = parse_submission(fixture("json/S-BIAD15_original.json")).section
     (organism,) = study.attributes_named("Organism")
-    assert [(q.name, q.value) for q in organism.value_qualifiers][0] == ("Ontology", "NCBITaxon")
-    assert {q.name for q in organism.value_qualifiers} == {"Ontology", "TermId"}
+    assert organism.value_qualifiers == [
+        Attribute("Ontology", "NCBITaxon"),
+        Attribute("TermId", "4932"),
+    ]
 
 
 def test_real_tables_are_flattened() -> None:
@@ -293,8 +299,14 @@ def test_constructed_tsv_tree() -> None:
     ]
     b_tif = study.files[2]
     assert b_tif.attributes[0] == Attribute("Description", None)
-    assert b_tif.attributes[1] == Attribute("Channel", "561", value_qualifiers=[Attribute("Unit", "nm")])
-    assert [link.url for link in study.links] == ["https://example.org/paper", "EMPIAR-10001", "10.1000/xyz"]
+    assert b_tif.attributes[1] == Attribute(
+        "Channel", "561", value_qualifiers=[Attribute("Unit", "nm")]
+    )
+    assert [link.url for link in study.links] == [
+        "https://example.org/paper",
+        "EMPIAR-10001",
+        "10.1000/xyz",
+    ]
     assert [(s.type, s.accno) for s in study.walk()] == [
         ("Study", "STUDY-1"),
         ("organisation", "o1"),
@@ -351,7 +363,7 @@ def test_accession_comes_from_the_record() -> None:
     assert parse_json(renamed).accno == "S-BIAD661"
 
 
-# --- TSV details ------------------------------------------------------------------------------------
+# --- TSV details -----------------------------------------------------------------------------
 
 
 def tsv(*lines: str) -> bytes:
@@ -391,7 +403,14 @@ def test_tsv_subsection_nesting_and_current_section() -> None:
 
 def test_tsv_keywords_are_case_insensitive_and_tables_keep_empty_cells() -> None:
     submission = parse_tsv(
-        tsv(*BASE, "", "links\tType\t(TermId)\t[Ontology]\tNull", "L1\t\tEFO_1\tEFO", "", "FILE\ta.txt")
+        tsv(
+            *BASE,
+            "",
+            "links\tType\t(TermId)\t[Ontology]\tNull",
+            "L1\t\tEFO_1\tEFO",
+            "",
+            "FILE\ta.txt",
+        )
     )
     (link,) = submission.section.links
     assert link.attributes == [
@@ -418,7 +437,10 @@ def test_tsv_quoted_cells_and_comments() -> None:
         "Study",
     )
     submission = parse_tsv(data)
-    assert submission.value("Title") == 'multi\n# not a comment: inside a quoted cell\nline with "escaped" quotes'
+    assert (
+        submission.value("Title")
+        == 'multi\n# not a comment: inside a quoted cell\nline with "escaped" quotes'
+    )
     assert submission.value("Short") == '"just quoted"'
     assert submission.section == Section("Study")
 
@@ -431,7 +453,7 @@ def test_tsv_quoted_words_stay_literal() -> None:
         'Both\t"one value" OR "the other"',
         'Multi\t"two',
         'lines with a "quoted" word"\t',
-        "Unclosed\t\"no end",
+        'Unclosed\t"no end',
         "",
         "Study",
     )
@@ -491,7 +513,11 @@ def test_tsv_errors_name_the_line(lines, message) -> None:
         (b'{"accno": "S-1", "section": {"attributes": [{"value": "x"}]}}', None, "no name"),
         (b'{"accno": "S-1", "section": {"files": [{"size": 3}]}}', None, "file has no path"),
         (b'{"accno": "S-1", "section": {"links": [["x"]]}}', None, "link must be an object"),
-        (b'{"accno": "S-1", "section": {"attributes": [{"name": "a", "value": {}}]}}', None, "string"),
+        (
+            b'{"accno": "S-1", "section": {"attributes": [{"name": "a", "value": {}}]}}',
+            None,
+            "string",
+        ),
         (b"[" * 100_000, None, "not valid JSON"),
         (b"<submission acc='S-1'><section>", None, "not well-formed XML"),
         (b"<submission><section type='Study'/></submission>", None, "no accession"),
@@ -558,7 +584,9 @@ def test_tsv_file_list() -> None:
             Attribute("Size", "1024"),
         ],
     )
-    assert entries[1].attributes[1] == Attribute("Channel", None, value_qualifiers=[Attribute("Unit", None)])
+    assert entries[1].attributes[1] == Attribute(
+        "Channel", None, value_qualifiers=[Attribute("Unit", None)]
+    )
     assert entries[2].value("Description") == '"quotes stay"'  # no quoting in file lists
     assert [a.name for a in entries[2].attributes] == ["Description", "Channel", "Size"]
     assert entries[3].value("Channel") == "640"
@@ -594,8 +622,12 @@ def test_json_file_list() -> None:
         ("plate1/raw", 4096, "directory"),
         ("plate2/B01.tif", None, "file"),
     ]
-    assert entries[0].attributes[1] == Attribute("Channel", "488", value_qualifiers=[Attribute("Unit", "nm")])
-    assert entries[2].attributes == [Attribute("Channel", "561", value_qualifiers=[Attribute("Unit", "nm")])]
+    assert entries[0].attributes[1] == Attribute(
+        "Channel", "488", value_qualifiers=[Attribute("Unit", "nm")]
+    )
+    assert entries[2].attributes == [
+        Attribute("Channel", "561", value_qualifiers=[Attribute("Unit", "nm")])
+    ]
 
 
 def test_file_list_formats_agree() -> None:
@@ -607,7 +639,13 @@ def test_file_list_formats_agree() -> None:
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.json", "json"), ("dir/B.TSV", "tsv"), ("x.txt", "tsv"), ("x.tab", "tsv"), ("l.Xml", "xml")],
+    [
+        ("a.json", "json"),
+        ("dir/B.TSV", "tsv"),
+        ("x.txt", "tsv"),
+        ("x.tab", "tsv"),
+        ("l.Xml", "xml"),
+    ],
 )
 def test_file_list_format(name, fmt) -> None:
     assert file_list_format(name) == fmt
@@ -663,7 +701,10 @@ def test_json_file_list_streams_in_bounded_memory(tmp_path) -> None:
         out.write(b"[")
         for i in range(count):
             sep = b"," if i else b""
-            out.write(b'%s{"path":"%s/plate%03d/image_%08d.ome.tif","size":%d}' % (sep, prefix, i % 1000, i, i))
+            out.write(
+                b'%s{"path":"%s/plate%03d/image_%08d.ome.tif","size":%d}'
+                % (sep, prefix, i % 1000, i, i)
+            )
         out.write(b"]")
     seen, total = 0, 0
     tracemalloc.start()
@@ -706,7 +747,9 @@ def test_xml_file_list_prunes_parsed_elements(monkeypatch) -> None:
 
     real_iterparse = etree.iterparse
     monkeypatch.setattr(etree, "iterparse", spy)
-    files = b"".join(b"<file size='%d'><path>d/f%04d.tif</path></file>" % (i, i) for i in range(2000))
+    files = b"".join(
+        b"<file size='%d'><path>d/f%04d.tif</path></file>" % (i, i) for i in range(2000)
+    )
     data = b"<files>" + files + b"<table>" + files + b"</table>" + files + b"</files>"
     sizes = []
     for entry in iter_file_list(io.BytesIO(data), "xml"):
@@ -762,10 +805,8 @@ ROUND_TRIP = settings(FAST, max_examples=50)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_pagetab_error(data: bytes) -> None:
     for fmt in (None, "json", "xml", "tsv"):
-        try:
+        with contextlib.suppress(PageTabError):
             parse_submission(data, fmt)
-        except PageTabError:
-            pass
 
 
 TOKENS = st.sampled_from(
@@ -798,18 +839,36 @@ JSON_VALUES = st.recursive(
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=3)
 SECTION_KEYS = st.sampled_from(
-    ["type", "accno", "attributes", "subsections", "sections", "files", "links", "fileList", "extType"]
+    [
+        "type",
+        "accno",
+        "attributes",
+        "subsections",
+        "sections",
+        "files",
+        "links",
+        "fileList",
+        "extType",
+    ]
 )
-ITEM_KEYS = st.sampled_from(["name", "value", "path", "url", "size", "valqual", "reference", "attributes"])
-ITEM_LIKE = st.dictionaries(ITEM_KEYS, SCALARS | st.lists(st.dictionaries(ITEM_KEYS, SCALARS)), max_size=4)
+ITEM_KEYS = st.sampled_from(
+    ["name", "value", "path", "url", "size", "valqual", "reference", "attributes"]
+)
+ITEM_LIKE = st.dictionaries(
+    ITEM_KEYS, SCALARS | st.lists(st.dictionaries(ITEM_KEYS, SCALARS)), max_size=4
+)
 SECTION_LIKE = st.recursive(
     st.dictionaries(SECTION_KEYS, SCALARS | st.lists(ITEM_LIKE | SCALARS, max_size=3), max_size=4),
     lambda inner: st.dictionaries(
-        SECTION_KEYS, SCALARS | st.lists(inner | ITEM_LIKE | st.lists(inner | ITEM_LIKE), max_size=3), max_size=5
+        SECTION_KEYS,
+        SCALARS | st.lists(inner | ITEM_LIKE | st.lists(inner | ITEM_LIKE), max_size=3),
+        max_size=5,
     ),
     max_leaves=10,
 )
-ONE_KEY_SECTION = st.dictionaries(SECTION_KEYS, SCALARS | st.lists(ITEM_LIKE | SCALARS, max_size=2), max_size=1)
+ONE_KEY_SECTION = st.dictionaries(
+    SECTION_KEYS, SCALARS | st.lists(ITEM_LIKE | SCALARS, max_size=2), max_size=1
+)
 SUBMISSION_LIKE = st.fixed_dictionaries(
     {"accno": st.just("S-1"), "section": ONE_KEY_SECTION | SECTION_LIKE},
     optional={"attributes": JSON_VALUES},
@@ -820,14 +879,10 @@ SUBMISSION_LIKE = st.fixed_dictionaries(
 @given(JSON_VALUES | SUBMISSION_LIKE)
 def test_json_like_structures_raise_only_pagetab_error(document) -> None:
     data = json.dumps(document).encode()
-    try:
+    with contextlib.suppress(PageTabError):
         parse_submission(data, "json")
-    except PageTabError:
-        pass
-    try:
+    with contextlib.suppress(PageTabError):
         list(iter_file_list(io.BytesIO(data), "json"))
-    except PageTabError:
-        pass
 
 
 # Round trips: generated submissions are written as TSV and as JSON and read back.
@@ -849,8 +904,14 @@ ATTRIBUTE = st.builds(
     st.lists(QUALIFIER, max_size=2),
     st.lists(QUALIFIER, max_size=2),
 )
-FILE = st.builds(FileEntry, NAME.map(lambda n: f"dir/{n}.tif"), attributes=st.lists(ATTRIBUTE, max_size=2))
-LINK = st.builds(LinkEntry, NAME.map(lambda n: f"https://example.org/{n}"), attributes=st.lists(ATTRIBUTE, max_size=2))
+FILE = st.builds(
+    FileEntry, NAME.map(lambda n: f"dir/{n}.tif"), attributes=st.lists(ATTRIBUTE, max_size=2)
+)
+LINK = st.builds(
+    LinkEntry,
+    NAME.map(lambda n: f"https://example.org/{n}"),
+    attributes=st.lists(ATTRIBUTE, max_size=2),
+)
 
 
 @st.composite
@@ -936,8 +997,16 @@ def json_section(s: Section) -> dict:
         "type": s.type,
         "accno": s.accno,
         "attributes": [json_attribute(a) for a in s.attributes],
-        "files": [{"path": f.path, "attributes": [json_attribute(a) for a in f.attributes]} for f in s.files],
-        "links": [[{"url": x.url, "attributes": [json_attribute(a) for a in x.attributes]} for x in s.links]],
+        "files": [
+            {"path": f.path, "attributes": [json_attribute(a) for a in f.attributes]}
+            for f in s.files
+        ],
+        "links": [
+            [
+                {"url": x.url, "attributes": [json_attribute(a) for a in x.attributes]}
+                for x in s.links
+            ]
+        ],
         "subsections": [json_section(c) for c in s.subsections],
     }
 
