@@ -10,7 +10,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-SAMPLE_STORE = Path(__file__).parent / "sample_store"
+SAMPLE_ROOT = Path(__file__).parent / "sample_store"
+SAMPLE_STORE = SAMPLE_ROOT / "archive"
 DATA_DIR_ENV = "BIOIMAGE_SEARCH_DATA_DIR"
 
 

@@ -120,12 +120,12 @@ class _ArrayStream:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         head = b""
-        while not head.lstrip(b" \t\r\n").lstrip(codecs.BOM_UTF8).lstrip(b" \t\r\n"):
+        while not _lead_stripped(head):
             chunk = stream.read(4096)
             if not chunk:
                 raise PageTabError("empty JSON file list")
             head += chunk
-        head = head.lstrip(b" \t\r\n").removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+        head = _lead_stripped(head)
         if not head.startswith(b"["):
             raise PageTabError("a JSON file list must be an array of file objects")
         self._head = head
@@ -137,3 +137,7 @@ class _ArrayStream:
             chunk, self._head = self._head, b""
             return chunk
         return self._stream.read(size)
+
+
+def _lead_stripped(head: bytes) -> bytes:
+    return head.lstrip(b" \t\r\n").removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")

@@ -809,6 +809,21 @@ def test_arbitrary_bytes_raise_only_pagetab_error(data: bytes) -> None:
             parse_submission(data, fmt)
 
 
+LIST_TOKENS = st.sampled_from(
+    [b"[", b"]", b"{", b"}", b'"path"', b":", b",", b'"a"', b"1", b"null", b'"size"', b"<files>",
+     b"</files>", b"<file>", b"</file>", b"<path>", b"</path>", b"Files\t", b"\t", b"\n", b"\xff"]
+)  # fmt: skip
+
+
+@FAST
+@given(st.binary(max_size=200) | st.lists(LIST_TOKENS, max_size=30).map(b"".join))
+def test_arbitrary_file_lists_raise_only_pagetab_error(data: bytes) -> None:
+    for fmt in ("json", "tsv", "xml"):
+        with contextlib.suppress(PageTabError):
+            for entry in iter_file_list(io.BytesIO(data), fmt):
+                assert entry.path and entry.type in ("file", "directory")
+
+
 TOKENS = st.sampled_from(
     ["Submission", "S-1", "Study", "Files", "File", "Links", "Link", "Data[S-1]", "Data[]", "[Q]",
      "(Q)", "<R>", "#", '"', '""', "x", " ", "\t", "\n", "\n\n", "\r\n", "Sec\tA1\tS-1", "\ufeff"]
