@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/bioimage-search harvest archive
+	$(BIN)/bioimage-search harvest all
 	$(BIN)/bioimage-search index --full
 	$(BIN)/bioimage-search serve
 

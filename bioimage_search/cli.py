@@ -15,9 +15,8 @@ import orjson
 
 from bioimage_search.config import ConfigError, Settings, load_settings
 from bioimage_search.progress import progress
-from harvesters.archive import harvester_for
-from harvesters.base import run_harvest
-from harvesters.http import HttpClient
+from bioimage_search.sources import FACTORIES, build_harvester
+from harvesters.base import RunSummary, run_harvest
 from harvesters.store import RecordStore, StoreError
 from indexer.builder import IndexBusyError, full_build, update
 from indexer.generations import NoIndexError
@@ -52,28 +51,48 @@ def harvest() -> None:
     """Pull dataset metadata from a source into the record store."""
 
 
-@harvest.command("archive")
-@click.option("--from", "location", help="Mirror folder or BioStudies API base URL (default from config).")
-@click.option("--full", is_flag=True, help="Re-read every record; records gone from the source are deleted.")
-@click.pass_obj
-def harvest_archive(settings: Settings, location: str | None, full: bool) -> None:
-    """Harvest the archive store (BioStudies PageTab)."""
-    location = location or settings.archive_location()
-    harvester = harvester_for(
-        location,
-        settings.archive.collection,
-        lambda: HttpClient(timeout=settings.archive.timeout_seconds, retries=settings.archive.retries),
-    )
-    with _store(settings) as store, progress("harvest archive") as tick:
+def _harvest_source(settings: Settings, source: str, location: str | None, full: bool) -> RunSummary:
+    harvester = build_harvester(settings, source, location)
+    with _store(settings) as store, progress(f"harvest {source}") as tick:
         try:
-            summary = run_harvest(harvester, store, full=full, on_record=tick)
+            return run_harvest(harvester, store, full=full, on_record=tick)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
             harvester.close()
-    click.echo(summary.line(), err=True)
-    if summary.status == "failed":
-        sys.exit(1)
+
+
+def _harvest_command(source: str) -> click.Command:
+    @click.option("--from", "location", help="Mirror folder or API base URL (default from config).")
+    @click.option("--full", is_flag=True, help="Re-read every record; records gone from the source are deleted.")
+    @click.pass_obj
+    def command(settings: Settings, location: str | None, full: bool) -> None:
+        summary = _harvest_source(settings, source, location, full)
+        click.echo(summary.line(), err=True)
+        if summary.status == "failed":
+            raise click.ClickException(f"harvest {source} failed: {summary.errors[0].message}")
+
+    command.__doc__ = f"Harvest the {source} source into the record store."
+    return click.command(source)(command)
+
+
+for _source in FACTORIES:
+    harvest.add_command(_harvest_command(_source))
+
+
+@harvest.command("all")
+@click.option("--full", is_flag=True, help="Re-read every record of every source.")
+@click.pass_obj
+def harvest_all(settings: Settings, full: bool) -> None:
+    """Harvest every configured source, one after the other."""
+    failed = []
+    for source in FACTORIES:
+        summary = _harvest_source(settings, source, None, full)
+        click.echo(summary.line(), err=True)
+        if summary.status == "failed":
+            failed.append(source)
+    if failed:
+        raise click.ClickException(f"harvest failed for {', '.join(failed)}")
 
 
 @main.command()

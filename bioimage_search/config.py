@@ -33,6 +33,12 @@ class ArchiveSettings:
 
 
 @dataclass
+class JcbSettings:
+    location: str = "sample"
+    collection: str = "JCB"
+
+
+@dataclass
 class IndexSettings:
     keep_generations: int = 3
     writer_memory_mb: int = 256
@@ -50,6 +56,7 @@ class Settings:
 
     paths: PathsSettings = field(default_factory=PathsSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    jcb: JcbSettings = field(default_factory=JcbSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     base_dir: Path = field(default_factory=Path.cwd)
@@ -66,17 +73,23 @@ class Settings:
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
-    def archive_location(self) -> str:
-        """The archive source: a URL, or a folder path (``sample`` = the packaged sample store)."""
-        location = self.archive.location
+    def location_of(self, source: str) -> str:
+        """A source's location: a URL, or a folder (``sample`` = the packaged sample store)."""
+        location = getattr(self, source).location
         if location == "sample":
-            return str(SAMPLE_STORE)
+            return str(SAMPLE_ROOT / source)
         if location.startswith(("http://", "https://")):
             return location
         return str((self.base_dir / location).resolve())
 
 
-SECTIONS = {"paths": PathsSettings, "archive": ArchiveSettings, "index": IndexSettings, "server": ServerSettings}
+SECTIONS = {
+    "paths": PathsSettings,
+    "archive": ArchiveSettings,
+    "jcb": JcbSettings,
+    "index": IndexSettings,
+    "server": ServerSettings,
+}
 
 
 def load_settings(path: Path | str | None = None, data_dir: str | None = None, environ=None) -> Settings:

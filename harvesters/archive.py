@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlparse
 
-from harvesters.base import Harvester, HarvestError, Normalised, RawRecord, RecordRef
+from harvesters.base import Harvester, HarvestError, Normalised, RawRecord, RecordRef, RecordSkipped
 from harvesters.file_formats import file_format
 from harvesters.http import FetchError, HttpClient
 from harvesters.pagetab import FileEntry, PageTabError, Submission, file_list_format, iter_file_list, parse_submission
@@ -24,10 +24,24 @@ SUBMISSION_EXTENSIONS = (".json", ".xml", ".tsv")
 PAGE_SIZE = 100
 
 
+JCB_PREFIX = "S-JCBD"
+
+
 class ArchiveHarvester(Harvester):
-    """Shared normalise stage; subclasses gather and fetch from a mirror or the API."""
+    """Shared normalise stage; subclasses gather and fetch from a mirror or the API.
+
+    The archive store also holds the imported JCB DataViewer studies (``S-JCBD``
+    accessions); they belong to the ``jcb`` source, so this harvester skips them.
+    """
 
     name = "bia"
+
+    def accepts(self, accession: str) -> bool:
+        """Whether a record with this accession belongs to this harvester's source."""
+        return not accession.upper().startswith(JCB_PREFIX)
+
+    def enrich(self, record: Record, submission: Submission, problems: list[HarvestError]) -> None:
+        """Source-specific additions after the common PageTab mapping (none for BIA)."""
 
     def _parse(self, raw: RawRecord) -> Submission:
         try:
@@ -38,6 +52,8 @@ class ArchiveHarvester(Harvester):
     def normalise(self, raw: RawRecord) -> Normalised:
         """Parse the PageTab payload and map it onto a Record; file rows stream later."""
         submission = self._parse(raw)
+        if not self.accepts(submission.accno):
+            raise RecordSkipped(f"{submission.accno} belongs to another source")
         try:
             record = submission_to_record(submission, self.name)
         except ValueError as exc:  # pydantic validation: no title, bad accession…
@@ -51,6 +67,7 @@ class ArchiveHarvester(Harvester):
             raw_format=raw.format,
         )
         normalised = Normalised(record)
+        self.enrich(record, submission, normalised.problems)
         normalised.files = lambda: self._file_rows(submission, record, normalised.problems)
         return normalised
 
@@ -62,7 +79,7 @@ class ArchiveHarvester(Harvester):
                 yield _file_row(record.accession, entry, section.value("Name", "Title") or section.type)
         for name, component in stats.items():
             try:
-                with self.open_file_list(submission, name) as stream:
+                with self.open_file(submission, name) as stream:
                     fmt = file_list_format(name)
                     formats: dict[str, int] = {}
                     for entry in iter_file_list(stream, fmt):
@@ -74,14 +91,15 @@ class ArchiveHarvester(Harvester):
                         yield row
                     component.file_formats = sorted(formats, key=lambda f: (-formats[f], f))
             except (FileNotFoundError, FetchError, PageTabError) as exc:
-                problems.append(HarvestError("files", f"file list {name!r}: {getattr(exc, 'message', exc)}", self.file_list_url(submission, name)))
+                problems.append(HarvestError("files", f"file list {name!r}: {getattr(exc, 'message', exc)}", self.file_url(submission, name)))
 
-    def open_file_list(self, submission: Submission, name: str) -> BinaryIO:
-        """Open a file list for streaming; FileNotFoundError / FetchError if missing."""
+    def open_file(self, submission: Submission, name: str) -> BinaryIO:
+        """Open one of the submission's files (a file list, a companion) for streaming, as a
+        context manager; FileNotFoundError / FetchError if missing."""
         raise NotImplementedError
 
-    def file_list_url(self, submission: Submission, name: str) -> str:
-        """Where a file list is read from (for error rows)."""
+    def file_url(self, submission: Submission, name: str) -> str:
+        """Where a submission's file is read from (for error rows)."""
         raise NotImplementedError
 
 
@@ -104,7 +122,8 @@ def _first_line(exc: Exception) -> str:
 class MirrorArchiveHarvester(ArchiveHarvester):
     """Reads a local folder: FTP-like ``{acc}/{acc}.ext`` folders, or flat PageTab files."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, name: str = "bia"):
+        self.name = name
         self.root = Path(root)
         self.location = str(self.root.resolve())
         self._dirs: dict[str, Path] = {}
@@ -134,26 +153,26 @@ class MirrorArchiveHarvester(ArchiveHarvester):
         digest = hashlib.sha256()
         for section in submission.section.walk():
             for name in section.values("File List"):
-                path = self._find_file_list(submission, name)
+                path = self._find_file(submission, name)
                 stat = path.stat() if path else None
                 digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1};".encode())
         return digest.hexdigest()
 
-    def _find_file_list(self, submission: Submission, name: str) -> Path | None:
+    def _find_file(self, submission: Submission, name: str) -> Path | None:
         base = self._dirs.get(submission.accno, self.root)
         for candidate in (base / "Files" / name, base / name):
             if candidate.is_file():
                 return candidate
         return None
 
-    def open_file_list(self, submission: Submission, name: str) -> BinaryIO:
-        path = self._find_file_list(submission, name)
+    def open_file(self, submission: Submission, name: str) -> BinaryIO:
+        path = self._find_file(submission, name)
         if path is None:
             raise FileNotFoundError(f"not found beside {self._dirs.get(submission.accno, self.root)}")
         return path.open("rb")
 
-    def file_list_url(self, submission: Submission, name: str) -> str:
-        path = self._find_file_list(submission, name)
+    def file_url(self, submission: Submission, name: str) -> str:
+        path = self._find_file(submission, name)
         base = self._dirs.get(submission.accno, self.root)
         return (path or base / name).resolve().as_uri()
 
@@ -201,7 +220,15 @@ def _looks_like_submission(path: Path) -> bool:
 class ApiArchiveHarvester(ArchiveHarvester):
     """Reads the BioStudies API: a collection's search listing, then each study and its info."""
 
-    def __init__(self, base_url: str, collection: str = "BioImages", client: HttpClient | None = None, page_size: int = PAGE_SIZE):
+    def __init__(
+        self,
+        base_url: str,
+        collection: str = "BioImages",
+        client: HttpClient | None = None,
+        page_size: int = PAGE_SIZE,
+        name: str = "bia",
+    ):
+        self.name = name
         self.base = base_url.rstrip("/")
         self.collection = collection
         self.location = f"{self.base}#{collection}"
@@ -282,12 +309,12 @@ class ApiArchiveHarvester(ArchiveHarvester):
         if info.get("httpLink"):
             self._http_links[accession] = str(info["httpLink"]).rstrip("/")
 
-    def file_list_url(self, submission: Submission, name: str) -> str:
+    def file_url(self, submission: Submission, name: str) -> str:
         base = self._http_links.get(submission.accno) or f"{self.base}/files/{quote(submission.accno)}"
         return f"{base}/Files/{quote(name)}"
 
-    def open_file_list(self, submission: Submission, name: str) -> BinaryIO:
-        response = self.client.get(self.file_list_url(submission, name), stream=True)
+    def open_file(self, submission: Submission, name: str) -> BinaryIO:
+        response = self.client.get(self.file_url(submission, name), stream=True)
         response.raw.decode_content = True
         return _ClosingStream(response)
 

@@ -21,7 +21,7 @@ from harvesters.store import RecordStore, StoreError
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("added", "updated", "unchanged", "deleted", "errored")
+OUTCOMES = ("added", "updated", "unchanged", "deleted", "errored", "skipped")
 
 
 class HarvestError(Exception):
@@ -32,6 +32,25 @@ class HarvestError(Exception):
         self.stage = stage
         self.message = message
         self.source_url = source_url
+
+
+class RecordWithdrawn(Exception):
+    """Raised by ``normalise`` for a record the source marks obsolete or withdrawn: the
+    store marks it deleted and it leaves the index."""
+
+    def __init__(self, accession: str, reason: str):
+        super().__init__(f"{accession}: {reason}")
+        self.accession = accession
+        self.reason = reason
+
+
+class RecordSkipped(Exception):
+    """Raised by ``fetch`` or ``normalise`` for a listed record that is not this source's to
+    harvest (an id gap in a range, a record of another collection); counted as skipped."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -171,6 +190,8 @@ def _since(store: RecordStore, harvester: Harvester, overlap: timedelta) -> str 
 def _harvest_one(run: _Run, ref: RecordRef) -> None:
     store = run.store
     state = store.state(ref.hint) if ref.hint else None
+    if state and state.source != run.harvester.name:
+        state = None  # another source's record: never a reason to skip this one
     if state and not state.deleted and not run.full and ref.modified and state.modified == ref.modified:
         run.seen.add(ref.hint)
         run.counts["unchanged"] += 1
@@ -184,6 +205,14 @@ def _harvest_one(run: _Run, ref: RecordRef) -> None:
             return
         normalised = run.harvester.normalise(raw)
         outcome = _store(run, raw, normalised)
+    except RecordSkipped as skipped:
+        log.debug("skipped %s: %s", ref.source_url, skipped.reason)
+        run.counts["skipped"] += 1
+        return
+    except RecordWithdrawn as withdrawn:
+        run.seen.discard(withdrawn.accession)
+        run.counts["deleted"] += run.store.mark_deleted([withdrawn.accession])
+        return
     except HarvestError as exc:
         if ref.hint:
             run.seen.add(ref.hint)  # it exists at the source: never delete it for an error

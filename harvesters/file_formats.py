@@ -15,6 +15,7 @@ FORMATS: dict[str, str] = {
     ".ome.btf": "OME-TIFF",
     ".ome.zarr": "OME-Zarr",
     ".ome.xml": "OME-XML",
+    ".companion.ome": "OME-XML",
     ".nii.gz": "NIfTI",
     ".tar.gz": "TAR",
     ".tif": "TIFF",

@@ -124,13 +124,26 @@ class Specimen(_Model):
     growth_protocol: str | None = None
 
 
+class Channel(_Model):
+    """One acquisition channel (from OME-XML companions)."""
+
+    name: str | None = None
+    fluor: str | None = None
+    excitation_nm: float | None = None
+    emission_nm: float | None = None
+
+
 class ImageAcquisition(_Model):
-    """REMBI image acquisition: instrument, method and parameters."""
+    """REMBI image acquisition: instrument, method and parameters; the image-level fields
+    (objective, channels, physical pixel size in micrometres) come from OME-XML where present."""
 
     title: str | None = None
     imaging_methods: list[ImagingMethod] = Field(default_factory=list)
     instrument: str | None = None
     parameters: str | None = None
+    objective: str | None = None
+    channels: list[Channel] = Field(default_factory=list)
+    pixel_size_um: dict[str, float] = Field(default_factory=dict)
 
 
 class StudyComponent(_Model):

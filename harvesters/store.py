@@ -92,6 +92,7 @@ class RecordState:
     raw_hash: str | None
     modified: str | None
     deleted: bool
+    source: str
 
 
 @dataclass(frozen=True)
@@ -163,10 +164,10 @@ class RecordStore:
     def state(self, accession: str) -> RecordState | None:
         """What is stored for ``accession``, or None if never seen."""
         row = self._db.execute(
-            "SELECT fingerprint, raw_hash, modified, deleted FROM records WHERE accession=?",
+            "SELECT fingerprint, raw_hash, modified, deleted, source FROM records WHERE accession=?",
             (accession,),
         ).fetchone()
-        return RecordState(row[0], row[1], row[2], bool(row[3])) if row else None
+        return RecordState(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
 
     def save_record(
         self,

@@ -36,6 +36,6 @@ def test_schema_doc_names_every_record_field():
     doc = (ROOT / "docs" / "schema.md").read_text()
     for model in (records.Record, records.Author, records.Publication, records.Organism, records.ImagingMethod,
                   records.Biosample, records.Specimen, records.ImageAcquisition, records.StudyComponent,
-                  records.Link, records.Provenance, records.FileRow, records.License, records.Organisation):
+                  records.Link, records.Provenance, records.Channel, records.FileRow, records.License, records.Organisation):
         for name in model.model_fields:
             assert re.search(rf"`{name}`", doc), f"{model.__name__}.{name} is not documented"

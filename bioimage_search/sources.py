@@ -1,0 +1,33 @@
+"""Which harvester serves each source name, built from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bioimage_search.config import Settings
+from harvesters import archive, jcb
+from harvesters.base import Harvester
+from harvesters.http import HttpClient
+
+
+def _client_factory(settings: Settings) -> Callable[[], HttpClient]:
+    return lambda: HttpClient(timeout=settings.archive.timeout_seconds, retries=settings.archive.retries)
+
+
+def _archive(settings: Settings, location: str) -> Harvester:
+    return archive.harvester_for(location, settings.archive.collection, _client_factory(settings))
+
+
+def _jcb(settings: Settings, location: str) -> Harvester:
+    return jcb.harvester_for(location, settings.jcb.collection, _client_factory(settings))
+
+
+FACTORIES: dict[str, Callable[[Settings, str], Harvester]] = {
+    "archive": _archive,
+    "jcb": _jcb,
+}
+
+
+def build_harvester(settings: Settings, source: str, location: str | None = None) -> Harvester:
+    """The harvester of ``source`` reading ``location`` (default: the configured one)."""
+    return FACTORIES[source](settings, location or settings.location_of(source))
