@@ -145,6 +145,7 @@ def to_document(record: Record) -> dict:
         ),
         content=_content(record),
         doi=_join({record.doi, *(p.doi for p in record.publications)} - {None}),
+        dataset_doi=record.doi.lower() if record.doi else None,
         title_sort=record.title.lower()[:200],
         file_count=record.file_count,
         total_size_bytes=record.total_size_bytes,

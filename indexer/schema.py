@@ -80,6 +80,7 @@ def build_schema() -> Schema:
         publication=TEXT(analyzer=text, phrase=True),
         content=TEXT(analyzer=text, phrase=True),
         doi=KEYWORD(lowercase=True, commas=True),
+        dataset_doi=ID(stored=True),
         title_sort=ID(sortable=True),
         release_date=DATETIME(sortable=True),
         file_count=NUMERIC(numtype=int, bits=64, sortable=True, signed=False),

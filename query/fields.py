@@ -57,6 +57,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     _facet("release_year", ranges=True),
     FieldSpec("accession", ID, "identifiers"),
     FieldSpec("doi", ID, "doi"),
+    FieldSpec("xref", ID, "identifiers", aliases=("id", "identifier")),
     FieldSpec("release_date", DATE, "release_date", ranges=True),
     FieldSpec("file_count", NUMERIC, "file_count", ranges=True),
     FieldSpec("size", NUMERIC, "total_size_bytes", aliases=("total_size_bytes",),

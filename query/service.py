@@ -21,6 +21,7 @@ from harvesters.store import RecordStore
 from indexer.generations import Generation, NoIndexError, current, pointer_stamp
 from indexer.schema import FACETS, FACETS_BY_NAME
 from query.errors import QuerySyntaxError
+from query import links
 from query.filters import FacetResolver, build_filters
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
@@ -203,6 +204,12 @@ class SearchService:
         live = self._current()
         hit = live.searcher.document(accession=accession.upper()) or live.searcher.document(accession=accession.lower())
         return self._store().get(hit["accession"]) if hit else None
+
+    def links(self, accession: str) -> dict:
+        """Outbound links (resolved where we hold the target) and inbound links of a dataset."""
+        record = self.dataset(accession)
+        searcher = self._current().searcher
+        return {"accession": record.accession, "outbound": links.outbound(searcher, record), "inbound": links.inbound(searcher, record)}
 
     def files(self, accession: str, limit: int = 100, offset: int = 0) -> list[dict]:
         """A page of a dataset's file rows."""

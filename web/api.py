@@ -52,6 +52,12 @@ def dataset_files(accession: str):
     return envelope(rows, accession=record.accession, total=record.file_count, offset=offset, limit=limit)
 
 
+@api.get("/api/v1/datasets/<accession>/links")
+def dataset_links(accession: str):
+    """Links to and from other datasets, with the linked record's title and source."""
+    return envelope(service().links(accession))
+
+
 @api.get("/api/v1/facets")
 def facets():
     """Every facet's values with counts over the whole index."""

@@ -17,6 +17,7 @@ ENDPOINT_ERRORS = [
     ("/api/v1/search?bogus=1", 400, "invalid_parameter"),
     ("/api/v1/datasets/S-NOPE999", 404, "not_found"),
     ("/api/v1/datasets/S-NOPE999/files", 404, "not_found"),
+    ("/api/v1/datasets/S-NOPE999/links", 404, "not_found"),
     ("/api/v1/datasets/S-BIAD1492/files?limit=0", 400, "invalid_parameter"),
     ("/api/v1/no-such-endpoint", 404, "not_found"),
 ]
@@ -48,7 +49,7 @@ def test_error_names_the_problem(client):
     assert body["error"]["position"] is not None
 
 
-@pytest.mark.parametrize("url", ["/api/v1/search?query=cell", "/api/v1/facets", "/api/v1/datasets/S-BIAD1043", "/healthz", "/api/v1/datasets/S-BIAD1492/files"])
+@pytest.mark.parametrize("url", ["/api/v1/search?query=cell", "/api/v1/facets", "/api/v1/datasets/S-BIAD1043", "/healthz", "/api/v1/datasets/S-BIAD1492/files", "/api/v1/datasets/S-BIAD1492/links"])
 def test_one_success_envelope(client, url):
     response, body = get(client, url)
     assert response.status_code == 200
