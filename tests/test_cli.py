@@ -59,3 +59,20 @@ def test_harvest_index_search_export(tmp_path):
 
     bad = run(data, "search", "title:(oops", check=False)
     assert bad.returncode != 0 and "position" in bad.stderr
+
+
+def test_failed_source_exits_nonzero_with_one_line(tmp_path):
+    failed = run(tmp_path / "data", "harvest", "archive", "--from", str(tmp_path / "missing"), check=False)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith("Error: harvest archive failed: archive mirror")
+
+
+def test_harvest_all_sources_and_search_across_them(tmp_path):
+    data = tmp_path / "data"
+    harvested = run(data, "harvest", "all")
+    assert "harvest bia:" in harvested.stderr and "harvest jcb: ok: 2 added" in harvested.stderr
+    run(data, "index", "--full")
+    result = json.loads(run(data, "search", "", "--json", "--page-size", "1").stdout)
+    sources = {b["key"] for f in result["facets"] if f["name"] == "source" for b in f["buckets"]}
+    assert {"bia", "jcb"} <= sources

@@ -11,7 +11,7 @@ from werkzeug import Response
 from bioimage_search.config import SAMPLE_STORE
 from harvesters.archive import ApiArchiveHarvester
 from harvesters.base import run_harvest
-from harvesters.http import HttpClient
+from harvesters.http import FetchError, HttpClient
 from harvesters.store import RecordStore
 
 API = Path(__file__).parent.parent / "fixtures" / "bia_api"
@@ -122,3 +122,34 @@ def test_retry_after_is_honoured(httpserver):
     client = HttpClient(retries=2, sleep=waits.append)
     assert client.get_json(httpserver.url_for("/x")) == {"ok": True}
     assert waits == [7.0]
+
+
+def test_timeouts_are_retried_then_reported(httpserver):
+    import time
+
+    def slow(request):
+        time.sleep(0.5)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    waits = []
+    client = HttpClient(timeout=0.1, retries=1, sleep=waits.append)
+    with pytest.raises(FetchError) as caught:
+        client.get_json(httpserver.url_for("/slow"))
+    assert "network error" in caught.value.message and "Timeout" in caught.value.message
+    assert waits == [1.0]
+
+
+def test_truncated_and_garbage_study_bodies_are_errored_records(httpserver, tmp_path):
+    body = (SAMPLE_STORE / "S-BIAD1043" / "S-BIAD1043.json").read_bytes()
+    listing = {"page": 1, "pageSize": 10, "totalHits": 3, "hits": [{"accession": a} for a in ("S-T1", "S-T2", "S-BIAD1043")]}
+    httpserver.expect_request("/api/v1/BioImages/search").respond_with_json(listing)
+    httpserver.expect_request("/api/v1/studies/S-T1").respond_with_data(body[: len(body) // 2], content_type="application/json")
+    httpserver.expect_request("/api/v1/studies/S-T2").respond_with_data(b"\xff\xfe<html>oops", content_type="text/html")
+    httpserver.expect_request("/api/v1/studies/S-BIAD1043").respond_with_data(body, content_type="application/json")
+    with RecordStore(tmp_path / "store.sqlite3") as store:
+        summary = run_harvest(harvester(httpserver), store)
+        assert (summary.counts["added"], summary.counts["errored"]) == (1, 2)
+        stages = {e["accession"]: (e["stage"], e["source_url"]) for e in store.errors() if e["stage"] != "files"}
+        assert stages["S-T1"][0] == "normalise" and stages["S-T1"][1].endswith("/studies/S-T1")
+        assert stages["S-T2"][0] == "normalise"
