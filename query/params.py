@@ -22,7 +22,13 @@ HAS_FIELDS = ("doi", "publication", "organism", "imaging_method", "license", "fi
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10_000
-KNOWN_PARAMS = {"query", "q", "page", "pageSize", "pagination.page", "pagination.page_size", "sortBy", "sortOrder", "facets", "mode", "highlight"}
+MAX_WINDOW = 10_000  # page-number paging reaches this many hits; deeper needs a cursor
+KNOWN_PARAMS = {"query", "q", "page", "pageSize", "pagination.page", "pagination.page_size", "sortBy", "sortOrder", "facets", "mode", "cursor", "fields"}
+HIT_FIELDS = (
+    "accession", "source", "title", "title_html", "snippet", "release_date", "doi", "organisms", "imaging_methods",
+    "study_type", "license", "authors", "author_count", "file_count", "total_size_bytes", "file_formats", "keywords", "score",
+)
+MAX_CURSOR_LENGTH = 1000
 
 
 class ParamError(ValueError):
@@ -61,6 +67,9 @@ class SearchRequest:
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
     facets: list[str] | None = None
+    query_node: object | None = None  # a parsed JSON query tree (POST); overrides ``query``
+    cursor: str | None = None
+    fields: list[str] | None = None
 
 
 def parse_search_params(args: Mapping[str, Sequence[str]], *, strict: bool = True) -> SearchRequest:
@@ -69,8 +78,14 @@ def parse_search_params(args: Mapping[str, Sequence[str]], *, strict: bool = Tru
     req.query = _single(args, "query") or _single(args, "q") or ""
     req.page = _int_param(args, ("page", "pagination.page"), 1, 1, MAX_PAGE)
     req.page_size = _int_param(args, ("pageSize", "pagination.page_size"), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    if req.page * req.page_size > MAX_WINDOW:
+        raise ParamError("page", f"page-number paging stops at hit {MAX_WINDOW}; follow the 'next' cursor to go deeper")
     req.sort_by, req.sort_order = _sort(args)
     req.facets = _facet_list(args)
+    req.fields = _field_list(args)
+    req.cursor = _single(args, "cursor") or None
+    if req.cursor and len(req.cursor) > MAX_CURSOR_LENGTH:
+        raise ParamError("cursor", "not a cursor this service issued")
     for name, values in args.items():
         _apply_param(req, name, [v for v in values if v is not None])
     return req
@@ -190,4 +205,15 @@ def _facet_list(args) -> list[str] | None:
     for name in names:
         if name not in FACETS_BY_NAME:
             raise ParamError("facets", f"unknown facet {name!r}; facets are {', '.join(FACETS_BY_NAME)}")
+    return names
+
+
+def _field_list(args) -> list[str] | None:
+    raw = _single(args, "fields")
+    if raw is None:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        if name not in HIT_FIELDS:
+            raise ParamError("fields", f"unknown hit field {name!r}; fields are {', '.join(HIT_FIELDS)}")
     return names

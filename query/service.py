@@ -21,7 +21,7 @@ from harvesters.store import RecordStore
 from indexer.generations import Generation, NoIndexError, current, pointer_stamp
 from indexer.schema import FACETS, FACETS_BY_NAME
 from query.errors import QuerySyntaxError
-from query import links
+from query import cursor, links
 from query.filters import FacetResolver, build_filters
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
@@ -87,10 +87,13 @@ class SearchService:
     def search(self, req: SearchRequest) -> dict:
         """Run a search: hits of the requested page, exact total, multi-select facet counts."""
         live = self._current()
-        parsed = parse_query(req.query, strict=req.strict)
-        warnings = list(parsed.warnings)
+        if req.query_node is not None:
+            node, warnings = req.query_node, []
+        else:
+            parsed = parse_query(req.query, strict=req.strict)
+            node, warnings = parsed.node, list(parsed.warnings)
         user_query = compile_query(
-            parsed.node,
+            node,
             schema=live.index.schema,
             resolvers=live.resolver.resolvers(),
             facet_keys=live.resolver.facet_keys(),
@@ -110,6 +113,7 @@ class SearchService:
             "sortBy": page["sort_by"],
             "sortOrder": page["sort_order"],
             "hits": page["hits"],
+            "next": page["next"],
             "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
             "warnings": warnings,
         }
@@ -123,23 +127,30 @@ class SearchService:
             if name not in filters
         }
         start = (req.page - 1) * req.page_size
+        after = cursor.decode(req, sort_by, sort_order) if req.cursor else None
         results = live.searcher.search(
-            query, limit=start + req.page_size, sortedby=sortedby, reverse=reverse,
+            query, limit=None if after is not None else start + req.page_size, sortedby=sortedby, reverse=reverse,
             groupedby=groupedby or None, terms=True,
         )
-        hits = [self._hit(results[i], results) for i in range(start, min(start + req.page_size, results.scored_length()))]
+        if after is not None:
+            start = cursor.position_after(results.top_n, after)
+        end = min(start + req.page_size, results.scored_length())
+        hits = [self._hit(results[i], results, req.fields) for i in range(start, end)]
+        more = end < len(results) and end > start
+        next_cursor = cursor.encode(req, sort_by, sort_order, results.top_n[end - 1][0]) if more else None
         groups = {name: results.groups(name) for name in groupedby}
-        return {"total": len(results), "hits": hits, "groups": groups, "sort_by": sort_by, "sort_order": sort_order}
+        return {"total": len(results), "hits": hits, "groups": groups, "sort_by": sort_by, "sort_order": sort_order, "next": next_cursor}
 
-    def _hit(self, hit, results) -> dict:
+    def _hit(self, hit, results, fields: list[str] | None = None) -> dict:
         summary = orjson.loads(hit["summary"])
         results.formatter = highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
         results.fragmenter = highlight.WholeFragmenter()
         title = hit.highlights("title") or html.escape(hit["title"])
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
         snippet = hit.highlights("description", top=2) or _plain_snippet(hit.get("description", ""))
-        summary.update(title_html=title, snippet=snippet, score=round(hit.score, 4) if isinstance(hit.score, float) else None)
-        return summary
+        score = hit.score[0] if isinstance(hit.score, tuple) else hit.score
+        summary.update(title_html=title, snippet=snippet, score=round(-score, 4) if isinstance(score, float) else None)
+        return {k: summary.get(k) for k in fields} if fields else summary
 
     def _facets(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, names, groups) -> list[dict]:
         out = []
@@ -242,7 +253,8 @@ def _sorting(req: SearchRequest, user_query: Query):
     sort_order = req.sort_order or default_order
     reverse = sort_order == "descending"
     if sort_by == "relevance":
-        return sort_by, "descending", None, False
+        # Score first (ScoreFacet sorts best first), then accession: a stable total order.
+        return sort_by, "descending", sorting.MultiFacet([sorting.ScoreFacet(), sorting.FieldFacet("accession")]), False
     field = {"release_date": "release_date", "title": "title_sort", "accession": "accession", "file_count": "file_count", "size": "total_size_bytes"}[sort_by]
     facet = sorting.MultiFacet([sorting.FieldFacet(field, reverse=reverse), sorting.FieldFacet("accession")])
     return sort_by, sort_order, facet, False

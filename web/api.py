@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from query.body import parse_search_body
 from query.params import parse_search_params
 from query.service import SearchService
 from web.errors import ApiError
@@ -31,6 +32,17 @@ def search():
     """Full-text search with facet filters, sorting and paging."""
     req = parse_search_params(request.args.to_dict(flat=False), strict=True)
     result = service().search(req)
+    warnings = result.pop("warnings")
+    return envelope(result, generation=service().generation().name, warnings=warnings)
+
+
+@api.post("/api/v1/search")
+def search_json():
+    """The same search as a JSON document (see query.body), for programs."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_body", "expected a JSON object (Content-Type: application/json)", "body")
+    result = service().search(parse_search_body(body))
     warnings = result.pop("warnings")
     return envelope(result, generation=service().generation().name, warnings=warnings)
 
