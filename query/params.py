@@ -23,7 +23,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10_000
 MAX_WINDOW = 10_000  # page-number paging reaches this many hits; deeper needs a cursor
-KNOWN_PARAMS = {"query", "q", "page", "pageSize", "pagination.page", "pagination.page_size", "sortBy", "sortOrder", "facets", "mode", "cursor", "fields"}
+KNOWN_PARAMS = {"query", "q", "page", "pageSize", "pagination.page", "pagination.page_size", "sortBy", "sortOrder", "facets", "mode", "cursor", "fields", "facetTree"}
 HIT_FIELDS = (
     "accession", "source", "title", "title_html", "snippet", "release_date", "doi", "organisms", "imaging_methods",
     "study_type", "license", "authors", "author_count", "file_count", "total_size_bytes", "file_formats", "keywords", "score",
@@ -70,6 +70,7 @@ class SearchRequest:
     query_node: object | None = None  # a parsed JSON query tree (POST); overrides ``query``
     cursor: str | None = None
     fields: list[str] | None = None
+    facet_tree: bool = False  # also return the imaging-method facet as an FBbi tree
 
 
 def parse_search_params(args: Mapping[str, Sequence[str]], *, strict: bool = True) -> SearchRequest:
@@ -83,6 +84,8 @@ def parse_search_params(args: Mapping[str, Sequence[str]], *, strict: bool = Tru
     req.sort_by, req.sort_order = _sort(args)
     req.facets = _facet_list(args)
     req.fields = _field_list(args)
+    if _single(args, "facetTree") is not None:
+        req.facet_tree = _bool("facetTree", list(args["facetTree"]))
     req.cursor = _single(args, "cursor") or None
     if req.cursor and len(req.cursor) > MAX_CURSOR_LENGTH:
         raise ParamError("cursor", "not a cursor this service issued")

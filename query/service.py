@@ -22,7 +22,9 @@ from indexer.generations import Generation, NoIndexError, current, pointer_stamp
 from indexer.schema import FACETS, FACETS_BY_NAME
 from query.errors import QuerySyntaxError
 from query import cursor, links
+from query.facet_tree import build_tree
 from query.filters import FacetResolver, build_filters
+from harvesters.vocab.fbbi import fbbi
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
 from query.compile import compile_query, make_wildcard_expander
@@ -162,11 +164,17 @@ class SearchService:
             else:
                 counts = groups.get(name, {})
             selected = req.filters[name].selected() if name in req.filters else []
-            out.append(self._buckets(live, name, counts, selected))
+            buckets = self._buckets(live, name, counts, selected)
+            if name == "imaging_method" and req.facet_tree:
+                others = [q for facet, q in filters.items() if facet != name]
+                tree_counts = self._count(live, _and([user_query, *others]), name, field="f_imaging_method_tree")
+                keys = {live.resolver.key(name, v) or v for v in selected}
+                buckets["tree"] = build_tree({_text(k): c for k, c in tree_counts.items() if k}, keys, lambda k: live.resolver.label(name, k) if k in live.resolver.labels.get(name, {}) else (fbbi().label(k) or k))
+            out.append(buckets)
         return out
 
-    def _count(self, live: _Live, query: Query, name: str) -> dict:
-        facet = sorting.FieldFacet(FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
+    def _count(self, live: _Live, query: Query, name: str, field: str | None = None) -> dict:
+        facet = sorting.FieldFacet(field or FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
         results = live.searcher.search(query, groupedby={name: facet}, limit=1)
         return results.groups(name)
 

@@ -169,3 +169,28 @@ def test_dataset_record(client):
     _, files = get(client, "/api/v1/datasets/S-BIAD1492/files?limit=5")
     assert len(files["data"]) == 5 and files["meta"]["total"] == record["file_count"]
     assert files["data"][0]["path"].startswith("BBBC024/")
+
+
+def _walk(nodes, depth=0):
+    for node in nodes:
+        yield node, depth
+        yield from _walk(node["children"], depth + 1)
+
+
+def test_imaging_method_facet_as_a_tree(client):
+    _, body = get(client, "/api/v1/search?facetTree=true&facet.imaging_method=confocal microscopy")
+    facet = next(f for f in body["data"]["facets"] if f["name"] == "imaging_method")
+    nodes = {n["key"]: (n, d) for n, d in _walk(facet["tree"])}
+    fluorescence, depth = nodes["FBbi:00000246"]
+    confocal, confocal_depth = nodes["FBbi:00000251"]
+    assert confocal_depth > depth and confocal["selected"] is True
+    assert confocal in list(n for n, _ in _walk(fluorescence["children"]))
+    # A broader node counts the datasets of all its narrower methods (the tree facet field).
+    for node, _ in _walk(facet["tree"]):
+        assert node["count"] >= max([c["count"] for c in node["children"]], default=0)
+    _, filtered = get(client, "/api/v1/search?facet.imaging_method=FBbi:00000246&pageSize=1")
+    assert fluorescence["count"] == filtered["data"]["totalHits"]
+    # Multi-select: the tree ignores the facet's own selection.
+    _, unfiltered = get(client, "/api/v1/search?facetTree=true")
+    tree = next(f for f in unfiltered["data"]["facets"] if f["name"] == "imaging_method")["tree"]
+    assert {n["key"]: n["count"] for n, _ in _walk(tree)} == {k: v[0]["count"] for k, v in nodes.items()}
