@@ -1,6 +1,6 @@
 """Configuration: ``config.toml`` read into typed settings. Nothing is read from the
-environment at import time; ``load_settings`` applies the one documented override,
-``BIOIMAGE_SEARCH_DATA_DIR``, when it is asked to.
+environment at import time; ``load_settings`` applies the documented overrides,
+``BIOIMAGE_SEARCH_DATA_DIR`` and ``BIOIMAGE_SEARCH_OAI_SECRET``, when it is asked to.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 SAMPLE_ROOT = Path(__file__).parent / "sample_store"
 SAMPLE_STORE = SAMPLE_ROOT / "archive"
 DATA_DIR_ENV = "BIOIMAGE_SEARCH_DATA_DIR"
+OAI_SECRET_ENV = "BIOIMAGE_SEARCH_OAI_SECRET"
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,13 @@ class JcbSettings:
 
 
 @dataclass
+class EmpiarSettings:
+    location: str = "sample"
+    id_range: str = ""
+    ids_file: str = ""
+
+
+@dataclass
 class IndexSettings:
     keep_generations: int = 3
     writer_memory_mb: int = 256
@@ -51,14 +59,45 @@ class ServerSettings:
 
 
 @dataclass
+class SiteSettings:
+    base_url: str = ""
+
+
+@dataclass
+class OaiSettings:
+    repository_name: str = "BioImage Search"
+    admin_email: str = "bioimage-search@example.org"
+    identifier_namespace: str = "bioimage-search.example.org"
+    list_size: int = 100
+    token_ttl_seconds: int = 86400
+    token_secret: str = ""
+    min_set_records: int = 1
+
+
+@dataclass
+class SitemapSettings:
+    urls_per_sitemap: int = 50000
+
+
+@dataclass
+class DumpSettings:
+    dump_dir: str = ""
+
+
+@dataclass
 class Settings:
     """All settings; relative paths resolve against ``base_dir`` (the config file's folder)."""
 
     paths: PathsSettings = field(default_factory=PathsSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     jcb: JcbSettings = field(default_factory=JcbSettings)
+    empiar: EmpiarSettings = field(default_factory=EmpiarSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
+    oai: OaiSettings = field(default_factory=OaiSettings)
+    sitemaps: SitemapSettings = field(default_factory=SitemapSettings)
+    dumps: DumpSettings = field(default_factory=DumpSettings)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -72,6 +111,11 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def dump_dir(self) -> Path:
+        """Where dumps are written and served from (default ``<data_dir>/dumps``)."""
+        return (self.base_dir / self.dumps.dump_dir).resolve() if self.dumps.dump_dir else self.data_dir / "dumps"
 
     def location_of(self, source: str) -> str:
         """A source's location: a URL, or a folder (``sample`` = the packaged sample store)."""
@@ -87,8 +131,13 @@ SECTIONS = {
     "paths": PathsSettings,
     "archive": ArchiveSettings,
     "jcb": JcbSettings,
+    "empiar": EmpiarSettings,
     "index": IndexSettings,
     "server": ServerSettings,
+    "site": SiteSettings,
+    "oai": OaiSettings,
+    "sitemaps": SitemapSettings,
+    "dumps": DumpSettings,
 }
 
 
@@ -103,6 +152,8 @@ def load_settings(path: Path | str | None = None, data_dir: str | None = None, e
     override = data_dir or environ.get(DATA_DIR_ENV)
     if override:
         settings.paths.data_dir = str(Path(override).resolve())
+    if environ.get(OAI_SECRET_ENV):
+        settings.oai.token_secret = environ[OAI_SECRET_ENV]
     return settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bioimage_search.config import Settings
-from harvesters import archive, jcb
+from harvesters import archive, empiar, jcb
 from harvesters.base import Harvester
 from harvesters.http import HttpClient
 
@@ -22,9 +22,20 @@ def _jcb(settings: Settings, location: str) -> Harvester:
     return jcb.harvester_for(location, settings.jcb.collection, _client_factory(settings))
 
 
+def _empiar(settings: Settings, location: str) -> Harvester:
+    remote = location.startswith(("http://", "https://"))
+    return empiar.harvester_for(
+        location,
+        id_range=(settings.empiar.id_range or None) if remote else None,
+        ids_file=str(settings.base_dir / settings.empiar.ids_file) if remote and settings.empiar.ids_file else None,
+        client_factory=_client_factory(settings),
+    )
+
+
 FACTORIES: dict[str, Callable[[Settings, str], Harvester]] = {
     "archive": _archive,
     "jcb": _jcb,
+    "empiar": _empiar,
 }
 
 

@@ -97,6 +97,9 @@ class Harvester(ABC):
 
     name: str
     location: str
+    # False when gather lists only part of the source (an id range): a full run then
+    # cannot tell "gone from the source" from "not asked for", and deletes nothing.
+    complete_listing: bool = True
 
     @abstractmethod
     def gather(self, since: str | None) -> Iterator[RecordRef]:
@@ -172,7 +175,7 @@ def run_harvest(
     except HarvestError as exc:
         gathered_all = False
         run.error(exc, None)
-    if full and gathered_all:
+    if full and gathered_all and harvester.complete_listing:
         _delete_missing(run)
     status = "failed" if not gathered_all else ("partial" if run.errors else "ok")
     store.finish_run(run.run_id, status, dict(run.counts), _message(run.errors))
@@ -238,9 +241,10 @@ def _store(run: _Run, raw: RawRecord, normalised: Normalised) -> str:
     previous = store.state(record.accession)
     with store.transaction() as db:
         stats = store.replace_files(db, record.accession, normalised.files())
-        record.file_count = stats.count
-        record.total_size_bytes = stats.total_size
-        record.file_formats = sorted(stats.formats, key=lambda f: (-stats.formats[f], f))
+        if stats.count:  # else keep what the normaliser knew (a source's declared size)
+            record.file_count = stats.count
+            record.total_size_bytes = stats.total_size
+            record.file_formats = sorted(stats.formats, key=lambda f: (-stats.formats[f], f))
         if previous and not previous.deleted and previous.fingerprint == record.content_fingerprint():
             outcome = "unchanged"
             db.execute(

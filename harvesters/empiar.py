@@ -9,7 +9,8 @@ is a gap between ids and counts as skipped; a listed id that is not found is an 
 A mirror is a folder (searched recursively) of ``EMPIAR-n.json`` / ``n.json`` API responses
 and ``NNNNN.xml`` headers. When both exist for one id the JSON is harvested: it is what the
 API serves today and carries the image-set fields the header may lack. JSON files named
-otherwise are matched to their accession by content (see :mod:`harvesters.empiar_entry`).
+otherwise are matched to their accession by content (see :mod:`harvesters.empiar_entry`);
+XML headers only by their file name, as EMPIAR names them.
 
 Caution for full runs: records missing from the run are deleted, so run ``full`` only with
 the complete range or listing.
@@ -165,6 +166,8 @@ class ApiEmpiarHarvester(EmpiarHarvester):
         self.biostudies_base = (biostudies_base or f"{self.base}/biostudies").rstrip("/")
         self.client = client or HttpClient()
         self.page_size = page_size
+        # An id range names only part of EMPIAR: a full run must not delete the rest.
+        self.complete_listing = not id_range
         listing = [p for p in (id_range, f"ids={ids_file}" if ids_file else None) if p] or [COLLECTION]
         self.location = f"{self.base}#{';'.join(listing)}"
         self._gaps_allowed: set[str] = set()

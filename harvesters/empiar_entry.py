@@ -4,6 +4,10 @@ Accession rule: the top-level key when it is an EMPIAR accession, else the entry
 field, else the accession inside ``entry_doi`` (``10.6019/EMPIAR-10442``), else the file name
 or requested id. Real entries whose top key was renamed upstream (``EMPIAR-TEST``,
 ``EMPIAR-IMAGELABELTEST``) thus keep their true accession, which their DOI carries.
+
+EMPIAR records no organism (neither the API nor the deposition schema has such a field), so
+``organisms`` stays empty rather than being guessed from titles. Image counts become file
+counts only where one image is one file (see ``_ONE_FILE_PER_IMAGE``).
 """
 
 from __future__ import annotations

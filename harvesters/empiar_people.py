@@ -84,7 +84,7 @@ def detailed_person(value: object) -> tuple[Author, Organisation | None] | None:
     if not name:
         return None
     org_name = clean_text(text(person.get("organization")))
-    address = ", ".join(a for a in (text(person.get(f)) for f in _ADDRESS_FIELDS) if a) or None
+    address = ", ".join(dict.fromkeys(a for a in (text(person.get(f)) for f in _ADDRESS_FIELDS) if a)) or None
     org = Organisation(name=org_name, address=address) if org_name else None
     author = Author(name=name, orcid=orcid_of(person.get("author_orcid")), affiliations=[org_name] if org_name else [])
     return author, org

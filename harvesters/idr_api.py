@@ -178,7 +178,7 @@ def bundle_to_study(bundle: object, source_url: str) -> StudyFile:
     accession = accession_in_name(str(bundle.get("accession"))) or accession_in_name(objects[0]["name"])
     if not accession:
         raise HarvestError("normalise", f"no idrNNNN accession in {objects[0]['name']!r}", source_url)
-    study = _study_block(top or parts[0], accession, component_keys=top is not None)
+    study = _study_block(top or parts[0], parts, accession, component_keys=top is not None)
     return StudyFile(accession, study, [_component_block(obj) for obj in parts])
 
 
@@ -192,11 +192,13 @@ def _pairs(obj: dict) -> list[tuple[str, str]]:
     return []
 
 
-def _study_block(obj: dict, accession: str, component_keys: bool) -> Block:
+def _study_block(primary: dict, others: list[dict], accession: str, component_keys: bool) -> Block:
+    """Study rows from the primary object; study keys it lacks (the top-level project of a
+    multi-experiment study has no Study Type) are taken from the other objects."""
     rows: dict[str, list[str]] = defaultdict(list)
     rows["Comment[IDR Study Accession]"].append(accession)
-    rows["Study Description"].append(object_description(obj.get("description")))
-    pairs = _pairs(obj)
+    rows["Study Description"].append(object_description(primary.get("description")))
+    pairs = _pairs(primary)
     for key, value in pairs:
         form = key_form(key)
         if form in STUDY_KEYS:
@@ -205,6 +207,11 @@ def _study_block(obj: dict, accession: str, component_keys: bool) -> Block:
             _add(rows, COMPONENT_KEYS[form].format(k="Study"), value)
         elif form.startswith("study") and form not in PUBLICATION_KEYS:
             _add(rows, key, value)
+    own = set(rows)
+    for key, value in (pair for obj in others for pair in _pairs(obj)):
+        target = STUDY_KEYS.get(key_form(key))
+        if target and target not in own and target != "Study Data DOI":
+            _add(rows, target, value)
     _add_publications(rows, pairs)
     return Block("study", _lines(rows))
 

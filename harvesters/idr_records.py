@@ -25,6 +25,7 @@ AUTHOR_SPLIT = re.compile(r"\s*[,;]\s*|\s+and\s+")
 LIST_SPLIT = re.compile(r"\s*[;,]\s*")
 BIOSTUDIES_IN_TEXT = re.compile(r"\bS-B[A-Z]{2,4}\d+\b")
 BIOSTUDIES_VALUE = re.compile(r"^S-[A-Z]{2,6}[A-Z0-9-]*\d$")
+NOT_VALUES = frozenset({"none", "n/a", "na", "not applicable", "-"})
 HOST_LIKE = re.compile(r"^[\w-]+(?:\.[\w-]+)+(?:/\S*)?$")
 # Component attributes: label, then the keys it is read from ("{k}" is Screen/Experiment).
 COMPONENT_ATTRIBUTES = (
@@ -195,17 +196,23 @@ def _contacts(study: Block) -> list[tuple[Author, tuple[str, str]]]:
 
 
 def _same_person(listed: str, last: str, first: str) -> bool:
-    """``"Carazo Salas RE"`` or ``"Rafael Carazo Salas"`` is Rafael Carazo Salas; first and
-    last names are also tried swapped (idr0004 has them the wrong way round)."""
-    name = fold(listed)
-    for surname, given in ((fold(last), fold(first)), (fold(first), fold(last))):
+    """``"Carazo Salas RE"``, ``"Pascual-Vargas P"`` or ``"Rafael Carazo Salas"`` is the
+    contact with that last and first name; the two are also tried swapped (idr0004 has them
+    the wrong way round)."""
+    words = listed.split()
+    initials = words[-1] if len(words) > 1 and words[-1].isupper() and len(words[-1]) <= 4 else None
+    for surname, given in ((_letters(last), _letters(first)), (_letters(first), _letters(last))):
         if not surname or not given:
             continue
-        if name == f"{given} {surname}":
+        if initials and _letters(" ".join(words[:-1])) == surname and _letters(initials)[:1] == given[:1]:
             return True
-        if name.startswith(surname + " ") and name[len(surname) + 1 :][:1] == given[:1]:
+        if _letters(listed) in (given + surname, surname + given):
             return True
     return False
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", fold(text))
 
 
 def _organisations(authors: list[Author]) -> list[Organisation]:
@@ -268,7 +275,7 @@ def _component(block: Block) -> StudyComponent:
 def _component_attributes(block: Block) -> dict[str, str]:
     attributes: dict[str, str] = {}
     for label, keys in COMPONENT_ATTRIBUTES:
-        values = unique(v for key in keys for v in block.values(key.format(k=block.kind)))
+        values = unique(v for key in keys for v in block.values(key.format(k=block.kind)) if fold(v) not in NOT_VALUES)
         if label == "Data DOI":
             values = unique(normalise_doi(v) for v in values)
         if values:
@@ -278,20 +285,16 @@ def _component_attributes(block: Block) -> dict[str, str]:
 
 
 def _size(cells: list[str]) -> dict[str, str]:
-    """``Plates: 192 | 5D Images: 109728 | …`` -> {"Plates": "192", …}; a value typed into
-    the cell after an empty label (``Total Tb: | 0.5``) belongs to that label."""
+    """``Plates: 192 | 5D Images: 109728 | …`` -> {"Plates": "192", …}. Cells without a
+    label go under "Size": in ``5D Images: | 1 Tb`` the value is not the label's."""
     sizes: dict[str, str] = {}
-    pending = None
     for cell in cells:
         label, colon, value = cell.partition(":")
         if colon and label.strip():
-            pending = label.strip() if not value.strip() else None
             if value.strip():
                 sizes[label.strip()] = value.strip()
-        elif cell and pending:
-            sizes[pending], pending = cell, None
         elif cell:
-            sizes.setdefault("Size", cell)
+            sizes["Size"] = "; ".join(filter(None, (sizes.get("Size"), cell)))
     return sizes
 
 

@@ -14,8 +14,7 @@ A decade of templates and hand edits differ; this module absorbs what the real f
   ``… Term Source`` = ``… Term Source REF``. Callers list the remaining spelling alternatives.
 - **Encodings.** UTF-8 with or without BOM, UTF-16 with BOM, else a legacy 8-bit encoding:
   Windows-1252 or Mac Roman, whichever reads as more lower-case letters (idr0113 is Mac
-  Roman: ``Z\\x9frich`` is "Zürich"). UTF-8 that was once read as Windows-1252 and saved
-  again ("SolÃ©", idr0040) is repaired.
+  Roman: ``Z\\x9frich`` is "Zürich").
 - **Quotes never join lines.** Cells wrapped in double quotes are unwrapped, but several real
   files (idr0030, idr0040, idr0093, idr0113) have unbalanced quotes that a CSV reader would
   let swallow the rest of the file, and no real file has a cell spanning lines.
@@ -46,10 +45,6 @@ _ACCESSION_IN_NAME = re.compile(r"(?<![a-z0-9])idr[-_]?(\d{4})(?!\d)", re.I)
 _ROW_BREAK = re.compile(r"\r\n|\r|\n")
 # Words that continue a key rather than start a value typed into the key cell.
 _KEY_SUFFIX_WORDS = frozenset({"term", "source", "ref", "accession", "number", "url", "id", "name"})
-_CONTINUATION = "[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
-_MOJIBAKE = re.compile(
-    f"[\u00c2-\u00df]{_CONTINUATION}|[\u00e0-\u00ef]{_CONTINUATION}{{2}}|[\u00f0-\u00f4]{_CONTINUATION}{{3}}"
-)
 
 
 def key_form(key: str) -> str:
@@ -171,20 +166,13 @@ def decode_study_bytes(payload: bytes, source_url: str) -> str:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise HarvestError("normalise", f"line {line}: NUL byte, binary content is not a tab-separated study file", source_url)
-    return _MOJIBAKE.sub(_repair, text)
+    return text
 
 
 def _legacy_decode(payload: bytes) -> str:
     # max() keeps the first on a tie: Windows-1252 unless Mac Roman reads better.
     candidates = (payload.decode("cp1252", errors="replace"), payload.decode("mac_roman"))
     return max(candidates, key=lambda text: sum(1 for ch in text if ord(ch) > 127 and ch.islower()))
-
-
-def _repair(match: re.Match[str]) -> str:
-    try:
-        return match.group(0).encode("cp1252").decode("utf-8")
-    except UnicodeError:
-        return match.group(0)
 
 
 def _rows(text: str) -> Iterator[Line]:
@@ -228,7 +216,7 @@ def _check_is_study(study: Block, text: str, source_url: str) -> None:
         return
     for number, raw in enumerate(_ROW_BREAK.split(text), 1):
         if raw.strip():
-            snippet = raw.strip()[:60]
+            snippet = " ".join(raw.split())[:60]
             raise HarvestError(
                 "normalise",
                 f"not an IDR study file: no 'Study …' key before the first screen or experiment; line {number} reads {snippet!r}",

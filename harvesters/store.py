@@ -85,6 +85,18 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
+class ChangeRow:
+    """A record row with the time it last changed in the store (``changed_at``, RFC 3339 UTC
+    to the second); deleted rows keep their last record, so their set membership is known."""
+
+    accession: str
+    source: str
+    changed_at: str
+    deleted: bool
+    record: Record | None
+
+
+@dataclass(frozen=True)
 class RecordState:
     """What the store knows of a record, for deciding whether it changed."""
 
@@ -116,8 +128,22 @@ class RecordStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._add_changed_at()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open record store {self.path}: {exc}") from exc
+
+    def _add_changed_at(self) -> None:
+        """Migration: ``changed_at``, the time a record last changed in the store (saved with
+        new content or marked deleted); stores older than the column start from harvested_at."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        if "changed_at" not in columns:
+            try:
+                self._db.execute("ALTER TABLE records ADD COLUMN changed_at TEXT")
+            except sqlite3.OperationalError as exc:  # another connection migrated first
+                if "duplicate column" not in str(exc):
+                    raise
+            self._db.execute("UPDATE records SET changed_at = COALESCE(harvested_at, ?) WHERE changed_at IS NULL", (utc_now(),))
+        self._db.execute("CREATE INDEX IF NOT EXISTS records_changed ON records(changed_at, accession)")
 
     def close(self) -> None:
         """Close the connection."""
@@ -180,13 +206,13 @@ class RecordStore:
         prov = record.provenance
         db.execute(
             "INSERT INTO records(accession, source, seq, deleted, fingerprint, raw_hash, "
-            "modified, source_url, harvested_at, record, raw, raw_format) "
-            "VALUES (?,?,?,0,?,?,?,?,?,?,?,?) ON CONFLICT(accession) DO UPDATE SET "
+            "modified, source_url, harvested_at, record, raw, raw_format, changed_at) "
+            "VALUES (?,?,?,0,?,?,?,?,?,?,?,?,?) ON CONFLICT(accession) DO UPDATE SET "
             "source=excluded.source, seq=excluded.seq, deleted=0, "
             "fingerprint=excluded.fingerprint, raw_hash=excluded.raw_hash, "
             "modified=excluded.modified, source_url=excluded.source_url, "
             "harvested_at=excluded.harvested_at, record=excluded.record, "
-            "raw=excluded.raw, raw_format=excluded.raw_format",
+            "raw=excluded.raw, raw_format=excluded.raw_format, changed_at=excluded.changed_at",
             (
                 record.accession,
                 record.source,
@@ -199,6 +225,7 @@ class RecordStore:
                 record.to_json(),
                 raw,
                 prov.raw_format if prov else None,
+                utc_now(),
             ),
         )
 
@@ -216,8 +243,8 @@ class RecordStore:
         with self.transaction() as db:
             for accession in accessions:
                 cur = db.execute(
-                    "UPDATE records SET deleted=1, seq=? WHERE accession=? AND deleted=0",
-                    (self._next_seq(db), accession),
+                    "UPDATE records SET deleted=1, seq=?, changed_at=? WHERE accession=? AND deleted=0",
+                    (self._next_seq(db), utc_now(), accession),
                 )
                 changed += cur.rowcount
                 db.execute("DELETE FROM files WHERE accession=?", (accession,))
@@ -269,6 +296,53 @@ class RecordStore:
             "SELECT source, COUNT(*) FROM records WHERE deleted=0 GROUP BY source"
         )
         return dict(rows.fetchall())
+
+    def iter_changes(
+        self,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+        with_records: bool = True,
+    ) -> Iterator[ChangeRow]:
+        """Live and deleted records ordered by (changed_at, accession), streamed from the cursor:
+        ``since``/``until`` bound changed_at (inclusive, same RFC 3339 form), ``after`` continues
+        after a (changed_at, accession) key, ``limit`` caps the rows."""
+        sql = "SELECT accession, source, changed_at, deleted, " + ("record" if with_records else "NULL") + " FROM records WHERE 1=1"
+        args: list = []
+        for clause, value in (("source=?", source), ("changed_at>=?", since), ("changed_at<=?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        if after is not None:
+            sql += " AND (changed_at>? OR (changed_at=? AND accession>?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY changed_at, accession"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        for acc, src, changed, deleted, blob in self._db.execute(sql, args):
+            yield ChangeRow(acc, src, changed, bool(deleted), Record.from_json(blob) if blob else None)
+
+    def change_row(self, accession: str) -> ChangeRow | None:
+        """One record's row, live or deleted, with its change time; None if never stored."""
+        row = self._db.execute(
+            "SELECT accession, source, changed_at, deleted, record FROM records WHERE accession=?", (accession,)
+        ).fetchone()
+        return ChangeRow(row[0], row[1], row[2], bool(row[3]), Record.from_json(row[4]) if row[4] else None) if row else None
+
+    def earliest_change(self) -> str | None:
+        """The oldest changed_at in the store (None when empty)."""
+        return self._db.execute("SELECT MIN(changed_at) FROM records").fetchone()[0]
+
+    def iter_live_stamps(self, offset: int = 0, limit: int = -1) -> Iterator[tuple[str, str, str]]:
+        """(accession, source, changed_at) of live records in accession order, a slice of them."""
+        rows = self._db.execute(
+            "SELECT accession, source, changed_at FROM records WHERE deleted=0 ORDER BY accession LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        yield from rows
 
     # -- files -------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
+from query.suggest import did_you_mean, suggestions
 from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
@@ -117,8 +118,16 @@ class SearchService:
             "hits": page["hits"],
             "next": page["next"],
             "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
+            "didYouMean": did_you_mean(live.searcher, req.query, page["total"], resolver=live.resolver,
+                                       filters=filters.values(), key=(str(live.generation.path), live.stamp)),
             "warnings": warnings,
         }
+
+    def suggest(self, prefix: str, limit: int) -> list[dict]:
+        """Search-box completions of ``prefix`` (see :mod:`query.suggest`); the suggestion
+        data is built once per live generation and cached."""
+        live = self._current()
+        return suggestions(live.searcher, live.resolver.labels, prefix, limit, key=(str(live.generation.path), live.stamp))
 
     def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
         query = _and([user_query, *filters.values()])

@@ -7,6 +7,7 @@ from flask import Flask
 from query.service import SearchService
 from web.api import api
 from web.errors import register_error_handlers
+from web.suggest_api import suggest_api
 from web.json_provider import OrjsonProvider
 
 
@@ -18,4 +19,5 @@ def create_app(settings, service: SearchService | None = None) -> Flask:
     app.extensions["search_service"] = service or SearchService(settings.index_dir, settings.store_path)
     register_error_handlers(app)
     app.register_blueprint(api)
+    app.register_blueprint(suggest_api)
     return app

@@ -1,0 +1,548 @@
+"""Search-box completions and "did you mean" spelling suggestions. Flask-free.
+
+Both read a :class:`SuggestIndex`, built once per index generation (see
+:func:`suggest_index`) from the live searcher's stored fields and the generation's facet
+labels, and kept in a small module-level cache keyed by the generation (its path and
+pointer stamp): a build swapped in or an update committed gives a new key, hence a new
+index; the oldest ones are dropped.
+
+Completions (:func:`suggestions`) come from
+
+* whole titles (``kind="title"``), matched at the start of the title or of any later word;
+* terms (``kind="term"``): words of titles and keywords, and multi-word keywords;
+* facet values (``kind="facet"``, with ``facet`` and ``key``): the labels of the live
+  generation plus, for organisms, the taxon's scientific name, common names and synonyms,
+  and for imaging methods the FBbi name, synonyms and curated aliases. A value matched
+  through another name shows it: ``"hum"`` gives ``"Homo sapiens (human)"``.
+
+Matching is on folded text (case, accents and punctuation ignored; runs of separators are
+one space), so ``"light sh"`` completes ``"light-sheet …"``. Every name is stored under
+its folded form in sorted lists (one for starts of the whole text, one for later word
+starts); a prefix is a :func:`bisect.bisect_left` and a scan of the matching range.
+Ranking: exact match, then a match at the start, then at a later word; then ``count``
+(the datasets the suggestion finds) descending; then facets before terms before titles.
+
+``count`` is, for a facet value, the datasets a ``facet.<name>=<key>`` filter selects (the
+ontology tree field for organisms and imaging methods, so a broad method counts its
+narrower ones); for a word, the datasets whose title, keywords, description, organism or
+imaging-method names contain it; for a keyword phrase, the datasets listing it; for a
+title, the datasets with that title.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from bisect import bisect_left
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import product
+
+import orjson
+from whoosh import query as wq
+from whoosh.analysis import STOP_WORDS
+
+from harvesters.vocab.fbbi import fbbi
+from harvesters.vocab.taxonomy import taxon
+from indexer.schema import DEFAULT_FIELDS, FACETS
+from query import ast
+from query.compile import compile_query, make_wildcard_expander
+from query.filters import TREE_FIELDS
+from query.syntax import parse_query
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 50
+MAX_PREFIX_CHARS = 200
+KEY_CHARS = 40  # sorted keys hold this much of each name; longer prefixes are verified
+MAX_INNER_WORDS = 30  # later word starts indexed per name
+MIN_INNER_PREFIX = 2  # shorter prefixes only match the start of a name
+MIN_TERM_CHARS = 3
+MEMO_SIZE = 4096  # ranked completions remembered per generation
+KEEP_GENERATIONS = 4
+SKIP_FACETS = frozenset({"release_year"})
+KIND_ORDER = {"facet": 0, "term": 1, "title": 2}
+
+DID_YOU_MEAN_BELOW = 3  # offer corrections when a search has fewer hits than this
+MIN_CORRECTABLE_CHARS = 3
+CORRECTIONS_PER_TERM = 3
+MAX_CORRECTION_TRIALS = 6
+MAX_CORRECTED_TERMS = 6
+_QUERY_KEYWORDS = frozenset({"AND", "OR", "NOT", "TO"})
+
+_SEPARATORS = re.compile(r"[\W_]+")
+_KEYWORD_SPLIT = re.compile(r"[,;]")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def fold(text: str) -> str:
+    """Case-folded text without accents (``"Müller"`` -> ``"muller"``)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalize(text: str) -> str:
+    """The match form of a name: folded, separators collapsed to single spaces."""
+    return _SEPARATORS.sub(" ", fold(text)).strip()
+
+
+def normalize_prefix(text: str) -> str:
+    """The match form of typed text; a trailing separator is kept as one space (the last
+    word is complete: ``"light "`` matches ``"light sheet"`` but not ``"lightning"``)."""
+    spaced = _SEPARATORS.sub(" ", fold(text))
+    core = spaced.strip()
+    return core + " " if core and spaced.endswith(" ") else core
+
+
+def _words(text: str) -> Iterator[tuple[str, str]]:
+    """(folded word, surface word) pairs of ``text``."""
+    for surface in _SEPARATORS.split(text):
+        if not surface:
+            continue
+        norm = normalize(surface)
+        pieces = norm.split()
+        for piece in pieces:
+            yield piece, surface if len(pieces) == 1 else piece
+
+
+def _display(forms: Counter) -> str:
+    """The surface form to show: the commonest lower-case one if any, else the commonest."""
+    lower = [(n, form) for form, n in forms.items() if form == form.lower()]
+    if lower:
+        return max(lower, key=lambda item: (item[0], item[1]))[1]
+    return forms.most_common(1)[0][0]
+
+
+def _is_term_word(word: str) -> bool:
+    return len(word) >= MIN_TERM_CHARS and word not in STOP_WORDS and not word.isdigit()
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment edit distance, or ``limit + 1`` once it exceeds ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            value = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, before[j - 2] + 1)
+            row[j] = value
+        if min(row) > limit:
+            return limit + 1
+        before, previous = previous, row
+    return previous[-1]
+
+
+# --------------------------------------------------------------------------- facet names
+
+
+@cache
+def _fbbi_aliases() -> dict[str, tuple[str, ...]]:
+    by_term: dict[str, list[str]] = defaultdict(list)
+    for alias, curie in fbbi().aliases():
+        by_term[curie].append(alias)
+    return {curie: tuple(aliases) for curie, aliases in by_term.items()}
+
+
+def _contains_words(outer: str, inner: str) -> bool:
+    return f" {inner} " in f" {outer} "
+
+
+def _facet_names(facet: str, key: str, label: str) -> list[tuple[str, str]]:
+    """(display text, folded name) for every name of a facet value, the label first."""
+    names: list[str] = [label]
+    default = label
+    if facet == "organism":
+        found = taxon(key) if key.startswith("NCBITaxon:") else None
+        if found is not None:
+            names += [found.scientific_name, *found.common_names, *found.synonyms]
+            if found.common_names and not _contains_words(normalize(label), normalize(found.common_names[0])):
+                default = f"{label} ({found.common_names[0]})"
+    elif facet == "imaging_method":
+        term = fbbi().term(key) if key.startswith("FBbi:") else None
+        if term is not None:
+            names += [term.name, *term.synonyms, *_fbbi_aliases().get(term.id, ())]
+            inner = re.fullmatch(r"(.*\S)\s*\(([^()]+)\)", term.name)
+            if inner:
+                names += [inner.group(1), inner.group(2)]
+    else:
+        names.append(key)
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    shown = normalize(default)
+    for name in names:
+        norm = normalize(name)
+        if not norm or norm in seen:
+            continue
+        seen.add(norm)
+        display = default if _contains_words(shown, norm) or norm == normalize(label) else f"{label} ({name})"
+        out.append((display, norm))
+    return out
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    facet: str | None
+    key: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class _Ref:
+    entry: int
+    rank: int  # which name of the entry (0: its main name)
+    display: str
+    norm: str  # the whole folded name
+    offset: int  # where in ``norm`` the indexed key starts (0: the whole name)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A spelling correction: the word to show, its edit distance and document frequency."""
+
+    text: str
+    distance: int
+    count: int
+
+
+class _SortedNames:
+    """Folded names (their first KEY_CHARS) in sorted order, for prefix range scans."""
+
+    def __init__(self, items: list[tuple[str, _Ref]]):
+        items.sort(key=lambda item: item[0])
+        self.keys = [key for key, _ in items]
+        self.refs = [ref for _, ref in items]
+
+    def matching(self, prefix: str) -> Iterator[_Ref]:
+        probe = prefix[:KEY_CHARS]
+        keys, refs = self.keys, self.refs
+        for i in range(bisect_left(keys, probe), len(keys)):
+            if not keys[i].startswith(probe):
+                return
+            ref = refs[i]
+            if len(prefix) <= KEY_CHARS or ref.norm.startswith(prefix, ref.offset):
+                yield ref
+
+
+class SuggestIndex:
+    """Completion names and the spelling vocabulary of one index generation."""
+
+    def __init__(self, entries: list[_Entry], names: list[tuple[str, _Ref]], inner: list[tuple[str, _Ref]],
+                 vocabulary: dict[str, int], surfaces: dict[str, str]):
+        self.entries = entries
+        self._starts = _SortedNames(names)
+        self._inner = _SortedNames(inner)
+        self.vocabulary = vocabulary  # folded word -> datasets containing it
+        self._surfaces = surfaces  # folded word -> the form to show
+        self._buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for word in vocabulary:
+            self._buckets[(word[0], len(word))].append(word)
+        self._memo: dict[str, list[dict]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # -- completions
+
+    def complete(self, prefix: str, limit: int = 10) -> list[dict]:
+        """Ranked completions of typed text (at most ``limit``, itself at most MAX_LIMIT)."""
+        norm = normalize_prefix(prefix[:MAX_PREFIX_CHARS])
+        if not norm:
+            return []
+        ranked = self._memo.get(norm)
+        if ranked is None:
+            ranked = self._rank(norm)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[norm] = ranked
+        return [dict(item) for item in ranked[: max(0, min(limit, MAX_LIMIT))]]
+
+    def _rank(self, prefix: str) -> list[dict]:
+        whole = prefix.strip()
+        best: dict[int, tuple[int, int, _Ref]] = {}
+        sources = [(self._starts, False)]
+        if len(whole) >= MIN_INNER_PREFIX:
+            sources.append((self._inner, True))
+        for names, inner in sources:
+            for ref in names.matching(prefix):
+                tier = 2 if inner else (0 if ref.norm == whole else 1)
+                found = best.get(ref.entry)
+                if found is None or (tier, ref.rank) < found[:2]:
+                    best[ref.entry] = (tier, ref.rank, ref)
+        facet_texts = {normalize(ref.display) for _, _, ref in best.values() if self.entries[ref.entry].kind == "facet"}
+        rows = []
+        for entry_id, (tier, _, ref) in best.items():
+            entry = self.entries[entry_id]
+            if entry.kind == "term" and ref.norm in facet_texts:
+                continue  # the facet value says the same, with its key
+            rows.append(((tier, -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()),
+                         {"text": ref.display, "kind": entry.kind, "facet": entry.facet, "key": entry.key,
+                          "count": entry.count}))
+        rows.sort(key=lambda row: row[0])
+        return [row for _, row in rows[:MAX_LIMIT]]
+
+    # -- spelling
+
+    def corrections(self, word: str, limit: int = CORRECTIONS_PER_TERM) -> list[Correction]:
+        """Vocabulary words within 1 (short words) or 2 edits of ``word`` sharing its first
+        letter and found in more datasets than ``word``; closest, then commonest, first."""
+        word = normalize(word)
+        if len(word) < MIN_CORRECTABLE_CHARS or " " in word:
+            return []
+        limit_distance = 1 if len(word) <= 5 else 2
+        own = self.vocabulary.get(word, 0)
+        found = []
+        for length in range(len(word) - limit_distance, len(word) + limit_distance + 1):
+            for candidate in self._buckets.get((word[0], length), ()):
+                count = self.vocabulary[candidate]
+                if candidate == word or count <= own:
+                    continue
+                distance = _distance(word, candidate, limit_distance)
+                if distance <= limit_distance:
+                    found.append((distance, -count, candidate))
+        found.sort()
+        return [Correction(self._show(w), d, -c) for d, c, w in found[:limit]]
+
+    def _show(self, word: str) -> str:
+        surface = self._surfaces.get(word, word)
+        return word if surface in _QUERY_KEYWORDS else surface  # never turn a word into an operator
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.names: list[tuple[str, _Ref]] = []
+        self.inner: list[tuple[str, _Ref]] = []
+
+    def add(self, entry: _Entry, names: Sequence[tuple[str, str]], inner: bool) -> None:
+        entry_id = len(self.entries)
+        self.entries.append(entry)
+        for rank, (display, norm) in enumerate(names):
+            self.names.append((norm[:KEY_CHARS], _Ref(entry_id, rank, display, norm, 0)))
+            if not inner:
+                continue
+            starts = [m.end() for m in re.finditer(" ", norm)][:MAX_INNER_WORDS]
+            for offset in starts:
+                self.inner.append((norm[offset:offset + KEY_CHARS], _Ref(entry_id, rank, display, norm, offset)))
+
+
+def _live_count(reader, field: str, key: str) -> int:
+    """Undeleted documents with ``key`` in ``field`` (doc_frequency counts deleted ones)."""
+    if (field, key) not in reader:
+        return 0
+    return sum(1 for _ in reader.postings(field, key).all_ids())
+
+
+def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> SuggestIndex:
+    """Read every live document's stored fields once and build the suggestion data."""
+    reader = searcher.reader()
+    builder = _Builder()
+    titles: dict[str, list] = {}  # folded title -> [first title, datasets]
+    word_docs: Counter = Counter()  # folded word -> datasets
+    word_forms: dict[str, Counter] = defaultdict(Counter)
+    term_words: set[str] = set()
+    phrases: dict[str, Counter] = defaultdict(Counter)  # folded keyword phrase -> surface forms
+    phrase_docs: Counter = Counter()
+    for stored in reader.all_stored_fields():
+        summary = _summary(stored)
+        title = stored.get("title") or summary.get("title") or ""
+        keywords = [k for k in summary.get("keywords") or [] if isinstance(k, str)]
+        norm_title = normalize(title)
+        if norm_title:
+            titles.setdefault(norm_title, [title, 0])[1] += 1
+        texts = [title, stored.get("description") or "", *keywords, *_vocabulary_names(summary)]
+        doc_words: set[str] = set()
+        for text in texts:
+            for word, surface in _words(text):
+                doc_words.add(word)
+                word_forms[word][surface] += 1
+        word_docs.update(doc_words)
+        term_words.update(w for text in [title, *keywords] for w, _ in _words(text) if _is_term_word(w))
+        doc_phrases: set[str] = set()
+        for keyword in keywords:
+            for phrase in _KEYWORD_SPLIT.split(keyword):
+                phrase = " ".join(phrase.split())
+                norm = normalize(phrase)
+                if " " in norm:
+                    phrases[norm][phrase] += 1
+                    doc_phrases.add(norm)
+        phrase_docs.update(doc_phrases)
+    surfaces = {word: _display(forms) for word, forms in word_forms.items()}
+
+    for spec in FACETS:
+        if spec.name in SKIP_FACETS:
+            continue
+        field = TREE_FIELDS.get(spec.name, spec.field)
+        for key, label in sorted((labels.get(spec.name) or {}).items()):
+            count = _live_count(reader, field, key)
+            if count:
+                builder.add(_Entry("facet", spec.name, key, count), _facet_names(spec.name, key, label), inner=True)
+    for norm, (title, count) in titles.items():
+        builder.add(_Entry("title", None, None, count), [(title, norm)], inner=True)
+    for word in sorted(term_words):
+        builder.add(_Entry("term", None, None, word_docs[word]), [(surfaces[word], word)], inner=False)
+    for norm, forms in sorted(phrases.items()):
+        builder.add(_Entry("term", None, None, phrase_docs[norm]), [(_display(forms), norm)], inner=True)
+    return SuggestIndex(builder.entries, builder.names, builder.inner, dict(word_docs), surfaces)
+
+
+def _summary(stored: Mapping) -> dict:
+    try:
+        value = orjson.loads(stored.get("summary") or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _vocabulary_names(summary: Mapping) -> list[str]:
+    names = []
+    for organism in summary.get("organisms") or []:
+        names += [organism.get("name") or "", organism.get("common_name") or ""]
+    for method in summary.get("imaging_methods") or []:
+        names.append(method.get("name") or "")
+    return names
+
+
+# --------------------------------------------------------------------------- the cache
+
+_cache: OrderedDict[Hashable, SuggestIndex] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def suggest_index(searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable) -> SuggestIndex:
+    """The suggestion data of the generation ``key`` names, built on first use.
+
+    ``key`` must change whenever the searcher's contents can (the service passes the
+    generation path and its pointer stamp, which changes on every swap and update).
+    The KEEP_GENERATIONS most recently used generations are kept.
+    """
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is None:
+            found = _cache[key] = build_suggest_index(searcher, labels)
+            while len(_cache) > KEEP_GENERATIONS:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end(key)
+        return found
+
+
+def suggestions(searcher, labels: Mapping[str, Mapping[str, str]], prefix: str, limit: int, *, key: Hashable) -> list[dict]:
+    """Completions of ``prefix``: ``{"text", "kind", "facet", "key", "count"}`` dicts."""
+    return suggest_index(searcher, labels, key).complete(prefix, limit)
+
+
+# --------------------------------------------------------------------------- did you mean
+
+
+def did_you_mean(searcher, query_text: str, current_hits: int, *, resolver=None, filters: Iterable[wq.Query] = (),
+                 key: Hashable, below: int = DID_YOU_MEAN_BELOW) -> dict | None:
+    """Spelling suggestions for a search with fewer than ``below`` hits, else None.
+
+    Each plain (unfielded, not negated) term of ``query_text`` that no searched field
+    holds gets the closest vocabulary words found in more datasets. The corrected query
+    (the original text with those words replaced) is counted with the same ``filters``;
+    the result is ``{"query", "totalHits", "terms": [{"term", "suggestions": [{"text",
+    "count"}]}]}`` only when it finds more than ``current_hits`` datasets.
+    ``resolver`` is the generation's FacetResolver (facet labels and fielded values).
+    """
+    if current_hits >= below or not query_text or not query_text.strip():
+        return None
+    try:
+        return _did_you_mean(searcher, query_text, current_hits, resolver, list(filters), key)
+    except Exception:  # a suggestion must never fail the search it decorates
+        log.exception("did-you-mean failed for %r", query_text)
+        return None
+
+
+def _did_you_mean(searcher, query_text, current_hits, resolver, filters, key) -> dict | None:
+    parsed = parse_query(query_text, strict=False)
+    reader = searcher.reader()
+    index = None
+    slots: list[tuple[ast.Term, list[Correction]]] = []
+    for term in _plain_terms(parsed.node):
+        if term.position is None or query_text[term.position:term.position + len(term.text)] != term.text:
+            continue  # escaped or rewritten by the parser: not a span we can replace
+        if _indexed(searcher.schema, reader, term.text):
+            continue
+        if index is None:
+            index = suggest_index(searcher, resolver.labels if resolver else {}, key)
+        corrections = index.corrections(term.text)
+        if corrections:
+            slots.append((term, corrections))
+    slots = slots[:MAX_CORRECTED_TERMS]
+    if not slots:
+        return None
+    picks = sorted(
+        product(*(range(len(corrections)) for _, corrections in slots)),
+        key=lambda chosen: (sum(slots[i][1][c].distance for i, c in enumerate(chosen)), sum(chosen)),
+    )
+    for chosen in picks[:MAX_CORRECTION_TRIALS]:
+        corrected = query_text
+        for i in sorted(range(len(slots)), key=lambda i: slots[i][0].position, reverse=True):
+            term, corrections = slots[i]
+            corrected = corrected[:term.position] + corrections[chosen[i]].text + corrected[term.position + len(term.text):]
+        hits = _count(searcher, resolver, filters, corrected)
+        if hits > current_hits:
+            return {
+                "query": corrected,
+                "totalHits": hits,
+                "terms": [
+                    {"term": term.text, "suggestions": [{"text": c.text, "count": c.count} for c in corrections]}
+                    for term, corrections in slots
+                ],
+            }
+    return None
+
+
+def _plain_terms(node: ast.Node, negated: bool = False) -> Iterator[ast.Term]:
+    if isinstance(node, (ast.And, ast.Or)):
+        for child in node.children:
+            yield from _plain_terms(child, negated)
+    elif isinstance(node, ast.Not):
+        yield from _plain_terms(node.child, not negated)
+    elif isinstance(node, ast.Term) and node.field is None and not negated:
+        yield node
+
+
+def _indexed(schema, reader, text: str) -> bool:
+    """True if any field a free-text term searches holds one of its tokens."""
+    for field in DEFAULT_FIELDS:
+        if field not in schema:
+            continue
+        for token in schema[field].process_text(text, mode="query"):
+            if (field, token) in reader:
+                return True
+    return False
+
+
+def _count(searcher, resolver, filters: list[wq.Query], text: str) -> int:
+    """Hits of query ``text`` with ``filters``, compiled as SearchService.search does."""
+    node = parse_query(text, strict=False).node
+    user_query = compile_query(
+        node,
+        schema=searcher.schema,
+        resolvers=resolver.resolvers() if resolver else None,
+        facet_keys=resolver.facet_keys() if resolver else None,
+        expand_wildcard=make_wildcard_expander(searcher.reader()),
+        strict=False,
+        warnings=[],
+    )
+    parts = [q for q in (user_query, *filters) if q is not None]
+    if any(q is wq.NullQuery for q in parts):
+        return 0
+    query = wq.Every() if not parts else parts[0] if len(parts) == 1 else wq.And(parts)
+    return len(searcher.search(query, limit=1))
