@@ -123,23 +123,37 @@ def by_source(pairs) -> dict[str, list]:
     return {s: counted(c) for s, c in sorted(out.items())}
 
 
+def by_source_per_record(records: list[Record], values) -> dict[str, list]:
+    """Per-source frequencies where each record weighs 1 however many values it lists
+    (one study of 47 liverwort species must not make liverworts a third of all organisms)."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        items = list(values(r))
+        for key in items:
+            out[r.source][key] += 1 / len(items)
+    return {s: [[list(k) if isinstance(k, tuple) else k, round(n, 4)] for k, n in c.most_common()]
+            for s, c in sorted(out.items())}
+
+
 def distil_attributes(records: list[Record]) -> dict:
     sources = Counter(r.source for r in records)
     authors = Counter(a.name for r in records for a in r.authors)
     return {
         "records": len(records),
         "sources_in_sample": dict(sources),
-        "organisms": by_source(
-            (r.source, (o.name, o.taxon_id, o.common_name)) for r in records for o in r.organisms),
-        "imaging_methods": by_source(
-            (r.source, (m.name, m.fbbi_id)) for r in records for m in r.imaging_methods),
+        "organisms": by_source_per_record(
+            records, lambda r: [(o.name, o.taxon_id, o.common_name) for o in r.organisms]),
+        "imaging_methods": by_source_per_record(
+            records, lambda r: [(m.name, m.fbbi_id) for m in r.imaging_methods]),
         "licenses": by_source(
             (r.source, (r.license.name, r.license.url) if r.license else None) for r in records),
-        "study_types": by_source((r.source, t) for r in records for t in r.study_type),
-        "file_formats": by_source((r.source, f) for r in records for f in r.file_formats),
+        "study_types": by_source_per_record(records, lambda r: r.study_type),
+        "file_formats": by_source_per_record(records, lambda r: r.file_formats),
         "keywords": counted(Counter(k for r in records for k in r.keywords)),
         "n_organisms": by_source((r.source, min(len(r.organisms), 5)) for r in records),
         "n_imaging_methods": by_source((r.source, len(r.imaging_methods)) for r in records),
+        "n_study_types": by_source((r.source, min(len(r.study_type), 3)) for r in records),
+        "n_file_formats": by_source((r.source, min(len(r.file_formats), 4)) for r in records),
         "n_authors": counted(Counter(min(len(r.authors), 40) for r in records)),
         "n_keywords": counted(Counter(min(len(r.keywords), 12) for r in records)),
         "n_publications": counted(Counter(min(len(r.publications), 3) for r in records)),

@@ -1,6 +1,7 @@
 """Configuration: ``config.toml`` read into typed settings. Nothing is read from the
 environment at import time; ``load_settings`` applies the documented overrides,
-``BIOIMAGE_SEARCH_DATA_DIR`` and ``BIOIMAGE_SEARCH_OAI_SECRET``, when it is asked to.
+``BIOIMAGE_SEARCH_DATA_DIR``, ``BIOIMAGE_SEARCH_OAI_SECRET`` and
+``BIOIMAGE_SEARCH_ADMIN_TOKEN``, when it is asked to.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ SAMPLE_ROOT = Path(__file__).parent / "sample_store"
 SAMPLE_STORE = SAMPLE_ROOT / "archive"
 DATA_DIR_ENV = "BIOIMAGE_SEARCH_DATA_DIR"
 OAI_SECRET_ENV = "BIOIMAGE_SEARCH_OAI_SECRET"
+ADMIN_TOKEN_ENV = "BIOIMAGE_SEARCH_ADMIN_TOKEN"
 
 
 class ConfigError(ValueError):
@@ -47,15 +49,41 @@ class EmpiarSettings:
 
 
 @dataclass
+class IdrSettings:
+    location: str = "sample"
+    study_ids: list = field(default_factory=list)
+
+
+@dataclass
 class IndexSettings:
     keep_generations: int = 3
     writer_memory_mb: int = 256
+    min_fraction: float = 0.9
+    freshness_seconds: int = 60
 
 
 @dataclass
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
+
+
+def _default_harvest_crons() -> dict:
+    return {"archive": "0 * * * *", "jcb": "15 * * * *", "empiar": "30 * * * *", "idr": "45 * * * *"}
+
+
+@dataclass
+class SchedulerSettings:
+    enabled: bool = True
+    harvest: dict = field(default_factory=_default_harvest_crons)
+    rebuild_cron: str = "30 2 * * *"
+    misfire_grace_seconds: int = 3600
+    timezone: str = "UTC"
+
+
+@dataclass
+class AdminSettings:
+    token: str = ""
 
 
 @dataclass
@@ -92,8 +120,11 @@ class Settings:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     jcb: JcbSettings = field(default_factory=JcbSettings)
     empiar: EmpiarSettings = field(default_factory=EmpiarSettings)
+    idr: IdrSettings = field(default_factory=IdrSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
     sitemaps: SitemapSettings = field(default_factory=SitemapSettings)
@@ -132,8 +163,11 @@ SECTIONS = {
     "archive": ArchiveSettings,
     "jcb": JcbSettings,
     "empiar": EmpiarSettings,
+    "idr": IdrSettings,
     "index": IndexSettings,
     "server": ServerSettings,
+    "scheduler": SchedulerSettings,
+    "admin": AdminSettings,
     "site": SiteSettings,
     "oai": OaiSettings,
     "sitemaps": SitemapSettings,
@@ -154,6 +188,8 @@ def load_settings(path: Path | str | None = None, data_dir: str | None = None, e
         settings.paths.data_dir = str(Path(override).resolve())
     if environ.get(OAI_SECRET_ENV):
         settings.oai.token_secret = environ[OAI_SECRET_ENV]
+    if environ.get(ADMIN_TOKEN_ENV):
+        settings.admin.token = environ[ADMIN_TOKEN_ENV]
     return settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bioimage_search.config import Settings
-from harvesters import archive, empiar, jcb
+from harvesters import archive, empiar, idr, jcb
 from harvesters.base import Harvester
 from harvesters.http import HttpClient
 
@@ -32,10 +32,16 @@ def _empiar(settings: Settings, location: str) -> Harvester:
     )
 
 
+def _idr(settings: Settings, location: str) -> Harvester:
+    ids = [str(i) for i in settings.idr.study_ids] or None
+    return idr.harvester_for(location, study_ids=ids, client_factory=_client_factory(settings))
+
+
 FACTORIES: dict[str, Callable[[Settings, str], Harvester]] = {
     "archive": _archive,
     "jcb": _jcb,
     "empiar": _empiar,
+    "idr": _idr,
 }
 
 

@@ -116,7 +116,7 @@ def unique(values: Iterable[str | None]) -> list[str]:
 
 
 def _at(cells: list[str], index: int) -> str | None:
-    return cells[index] or None if index < len(cells) else None
+    return (cells[index] or None) if index < len(cells) else None
 
 
 def _all_blocks(study_file: StudyFile) -> list[Block]:

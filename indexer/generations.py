@@ -7,10 +7,17 @@ Layout under the index directory::
     CURRENT                  name of the live generation (replaced with os.replace)
     gen-20261124T101500Z-1a2b/   a finished generation: Whoosh files, meta.json, labels.json
     gen-….building/          a build in progress (removed if found stale)
+    builds.json              the last builds: kind, generation, outcome, reason, counts, times
+
+A full build is validated before it is swapped in (``validate_build``); ``rollback``
+points CURRENT back at the previous finished generation. Callers hold the index writer
+lock (``indexer.builder.writer_lock``) around anything that writes here.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import secrets
 import shutil
@@ -24,6 +31,9 @@ POINTER = "CURRENT"
 META = "meta.json"
 LABELS = "labels.json"
 BUILDING = ".building"
+BUILDS = "builds.json"
+BUILDS_KEPT = 50
+WHOOSH_LOCK_GLOB = "*_WRITELOCK"
 
 
 class NoIndexError(RuntimeError):
@@ -132,3 +142,110 @@ def cleanup(index_dir: Path, keep: int) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     return removed
+
+
+# -- validation, build records, rollback, stale locks -------------------------------------
+
+
+class NoRollbackError(RuntimeError):
+    """There is no earlier finished generation to roll back to."""
+
+
+def validate_build(built: dict[str, int], expected: dict[str, int], min_fraction: float) -> str | None:
+    """Why a finished build must not be swapped in, or None if it may.
+
+    ``built`` counts its documents per source, ``expected`` the store's live records per
+    source when the build started. A build is refused if it holds fewer than
+    ``min_fraction`` of the live records, or nothing from a source that has live records.
+    """
+    total, live = sum(built.values()), sum(expected.values())
+    if live and total < min_fraction * live:
+        return f"{total} documents built but the store holds {live} live records (minimum {min_fraction:.0%})"
+    missing = sorted(source for source, count in expected.items() if count and not built.get(source))
+    if missing:
+        return f"no documents from {', '.join(missing)}, which the store holds live records of"
+    return None
+
+
+def read_builds(index_dir: Path) -> list[dict]:
+    """The recorded builds, newest first (empty before the first build)."""
+    builds = _read_json(index_dir / BUILDS, [])
+    return builds if isinstance(builds, list) else []
+
+
+def record_build(index_dir: Path, entry: dict, keep: int = BUILDS_KEPT) -> None:
+    """Prepend ``entry`` to builds.json, keeping the newest ``keep`` (atomic write)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(index_dir / BUILDS, [entry, *read_builds(index_dir)][:keep])
+
+
+def previous_generation(index_dir: Path) -> Path | None:
+    """The newest finished generation older than the live one, or None."""
+    live = current(index_dir).name
+    older = [path for path in list_generations(index_dir) if path.name < live]
+    return older[-1] if older else None
+
+
+def rollback(index_dir: Path) -> tuple[str, str]:
+    """Point CURRENT at the previous finished generation; returns (from, to) names.
+
+    Generation names start with their creation time, so "previous" is the newest one
+    older than the live one. The caller holds the writer lock.
+    """
+    live = current(index_dir)
+    target = previous_generation(index_dir)
+    if target is None:
+        raise NoRollbackError(f"no finished generation older than the live {live.name} in {index_dir}: nothing to roll back to")
+    swap(index_dir, target)
+    record_build(index_dir, {"kind": "rollback", "generation": target.name, "outcome": "ok",
+                             "reason": f"rolled back from {live.name}", "started": _now(), "ended": _now()})
+    return live.name, target.name
+
+
+def clear_stale_locks(index_dir: Path) -> list[str]:
+    """Remove Whoosh write locks left behind by killed writers; returns what was removed.
+
+    Call only while holding the index writer lock: then no writer of ours can be running,
+    so a ``*_WRITELOCK`` file that nobody holds an flock on is a leftover of a writer that
+    died (kill -9). A lock some process still holds is left alone.
+    """
+    removed = []
+    for path in index_dir.glob(f"gen-*/{WHOOSH_LOCK_GLOB}") if index_dir.is_dir() else []:
+        if _lock_is_free(path):
+            path.unlink(missing_ok=True)
+            removed.append(f"{path.parent.name}/{path.name}")
+    return removed
+
+
+def _lock_is_free(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def disk_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 if missing)."""
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.stat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass  # removed while we walked
+    return total
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

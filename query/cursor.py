@@ -32,7 +32,9 @@ def _plain(key) -> list:
 
 def encode(req: SearchRequest, sort_by: str, sort_order: str, key) -> str:
     """The cursor that continues after the hit whose sort key is ``key``."""
-    payload = orjson.dumps({"s": sort_by, "o": sort_order, "f": fingerprint(req), "k": _plain(key)})
+    # Integers travel as strings: Whoosh sorts missing values with sentinels beyond 64 bits.
+    parts = [["i", str(p)] if isinstance(p, int) and not isinstance(p, bool) else p for p in _plain(key)]
+    payload = orjson.dumps({"s": sort_by, "o": sort_order, "f": fingerprint(req), "k": parts})
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
@@ -47,7 +49,10 @@ def decode(req: SearchRequest, sort_by: str, sort_order: str) -> list:
         raise ParamError("cursor", "not a cursor this service issued") from None
     if not isinstance(key, list) or (sort, order) != (sort_by, sort_order) or fp != fingerprint(req):
         raise ParamError("cursor", "this cursor belongs to another query or sort order; start again without it")
-    return key
+    try:
+        return [int(p[1]) if isinstance(p, list) and len(p) == 2 and p[0] == "i" else p for p in key]
+    except (TypeError, ValueError):
+        raise ParamError("cursor", "not a cursor this service issued") from None
 
 
 def position_after(top_n: list, key: list) -> int:

@@ -119,7 +119,7 @@ class SearchService:
             "next": page["next"],
             "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
             "didYouMean": did_you_mean(live.searcher, req.query, page["total"], resolver=live.resolver,
-                                       filters=filters.values(), key=(str(live.generation.path), live.stamp)),
+                                       filters=filters.values(), key=(str(self.index_dir), live.stamp)),
             "warnings": warnings,
         }
 
@@ -127,7 +127,7 @@ class SearchService:
         """Search-box completions of ``prefix`` (see :mod:`query.suggest`); the suggestion
         data is built once per live generation and cached."""
         live = self._current()
-        return suggestions(live.searcher, live.resolver.labels, prefix, limit, key=(str(live.generation.path), live.stamp))
+        return suggestions(live.searcher, live.resolver.labels, prefix, limit, key=(str(self.index_dir), live.stamp))
 
     def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
         query = _and([user_query, *filters.values()])

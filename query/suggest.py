@@ -2,9 +2,9 @@
 
 Both read a :class:`SuggestIndex`, built once per index generation (see
 :func:`suggest_index`) from the live searcher's stored fields and the generation's facet
-labels, and kept in a small module-level cache keyed by the generation (its path and
-pointer stamp): a build swapped in or an update committed gives a new key, hence a new
-index; the oldest ones are dropped.
+labels, and kept in a module-level cache keyed by ``(index directory, generation pointer
+stamp)``: a build swapped in or an update committed gives a new key, hence a new index
+(built in the background while the previous one keeps answering).
 
 Completions (:func:`suggestions`) come from
 
@@ -41,6 +41,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import product
+from typing import NamedTuple
 
 import orjson
 from whoosh import query as wq
@@ -63,7 +64,7 @@ MAX_INNER_WORDS = 30  # later word starts indexed per name
 MIN_INNER_PREFIX = 2  # shorter prefixes only match the start of a name
 MIN_TERM_CHARS = 3
 MEMO_SIZE = 4096  # ranked completions remembered per generation
-KEEP_GENERATIONS = 4
+KEEP_SLOTS = 4  # index directories (services) whose suggestion data is kept
 SKIP_FACETS = frozenset({"release_year"})
 KIND_ORDER = {"facet": 0, "term": 1, "title": 2}
 
@@ -83,6 +84,8 @@ _KEYWORD_SPLIT = re.compile(r"[,;]")
 
 def fold(text: str) -> str:
     """Case-folded text without accents (``"Müller"`` -> ``"muller"``)."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -104,6 +107,9 @@ def _words(text: str) -> Iterator[tuple[str, str]]:
     """(folded word, surface word) pairs of ``text``."""
     for surface in _SEPARATORS.split(text):
         if not surface:
+            continue
+        if surface.isascii():  # the separators split off everything but letters and digits
+            yield surface.lower(), surface
             continue
         norm = normalize(surface)
         pieces = norm.split()
@@ -192,16 +198,14 @@ def _facet_names(facet: str, key: str, label: str) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- the index
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     kind: str
     facet: str | None
     key: str | None
     count: int
 
 
-@dataclass(frozen=True)
-class _Ref:
+class _Ref(NamedTuple):
     entry: int
     rank: int  # which name of the entry (0: its main name)
     display: str
@@ -334,9 +338,12 @@ class _Builder:
             self.names.append((norm[:KEY_CHARS], _Ref(entry_id, rank, display, norm, 0)))
             if not inner:
                 continue
-            starts = [m.end() for m in re.finditer(" ", norm)][:MAX_INNER_WORDS]
-            for offset in starts:
+            offset = norm.find(" ") + 1
+            for _ in range(MAX_INNER_WORDS):
+                if not offset:
+                    break
                 self.inner.append((norm[offset:offset + KEY_CHARS], _Ref(entry_id, rank, display, norm, offset)))
+                offset = norm.find(" ", offset) + 1
 
 
 def _live_count(reader, field: str, key: str) -> int:
@@ -352,7 +359,8 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
     builder = _Builder()
     titles: dict[str, list] = {}  # folded title -> [first title, datasets]
     word_docs: Counter = Counter()  # folded word -> datasets
-    word_forms: dict[str, Counter] = defaultdict(Counter)
+    plain_forms: set[str] = set()  # folded words seen written exactly so
+    word_forms: dict[str, Counter] = defaultdict(Counter)  # other ways they were written
     term_words: set[str] = set()
     phrases: dict[str, Counter] = defaultdict(Counter)  # folded keyword phrase -> surface forms
     phrase_docs: Counter = Counter()
@@ -366,11 +374,12 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
         texts = [title, stored.get("description") or "", *keywords, *_vocabulary_names(summary)]
         doc_words: set[str] = set()
         for text in texts:
-            for word, surface in _words(text):
-                doc_words.add(word)
-                word_forms[word][surface] += 1
+            _collect_words(text, doc_words, plain_forms, word_forms)
         word_docs.update(doc_words)
-        term_words.update(w for text in [title, *keywords] for w, _ in _words(text) if _is_term_word(w))
+        named: set[str] = set()
+        for text in [title, *keywords]:
+            _collect_words(text, named, plain_forms, word_forms)
+        term_words.update(w for w in named if _is_term_word(w))
         doc_phrases: set[str] = set()
         for keyword in keywords:
             for phrase in _KEYWORD_SPLIT.split(keyword):
@@ -380,7 +389,7 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
                     phrases[norm][phrase] += 1
                     doc_phrases.add(norm)
         phrase_docs.update(doc_phrases)
-    surfaces = {word: _display(forms) for word, forms in word_forms.items()}
+    surfaces = {word: _display(forms) for word, forms in word_forms.items() if word not in plain_forms}
 
     for spec in FACETS:
         if spec.name in SKIP_FACETS:
@@ -393,10 +402,31 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
     for norm, (title, count) in titles.items():
         builder.add(_Entry("title", None, None, count), [(title, norm)], inner=True)
     for word in sorted(term_words):
-        builder.add(_Entry("term", None, None, word_docs[word]), [(surfaces[word], word)], inner=False)
+        builder.add(_Entry("term", None, None, word_docs[word]), [(surfaces.get(word, word), word)], inner=False)
     for norm, forms in sorted(phrases.items()):
         builder.add(_Entry("term", None, None, phrase_docs[norm]), [(_display(forms), norm)], inner=True)
     return SuggestIndex(builder.entries, builder.names, builder.inner, dict(word_docs), surfaces)
+
+
+def _collect_words(text: str, words: set[str], plain: set[str], forms: dict[str, Counter]) -> None:
+    """Add the folded words of ``text`` to ``words``; note how they were written (words
+    written in their folded form in ``plain``, other spellings counted in ``forms``)."""
+    if text.isascii():  # the common case, in whole-text set operations
+        written = set(_SEPARATORS.split(text))
+        folded = set(_SEPARATORS.split(text.lower()))
+        written.discard("")
+        folded.discard("")
+        words |= folded
+        plain |= written & folded
+        for surface in written - folded:
+            forms[surface.lower()][surface] += 1
+        return
+    for word, surface in _words(text):
+        words.add(word)
+        if surface == word:
+            plain.add(word)
+        else:
+            forms[word][surface] += 1
 
 
 def _summary(stored: Mapping) -> dict:
@@ -418,26 +448,89 @@ def _vocabulary_names(summary: Mapping) -> list[str]:
 
 # --------------------------------------------------------------------------- the cache
 
-_cache: OrderedDict[Hashable, SuggestIndex] = OrderedDict()
-_cache_lock = threading.Lock()
+class _Cache:
+    """SuggestIndexes by ``(slot, version)`` key: one version per slot, KEEP_SLOTS slots.
+
+    A key is built once: concurrent first requests wait for the one build. When a slot
+    (an index directory) gets a new version while an older one is ready, the older one
+    keeps answering and the new one is built in a background thread, so nobody waits
+    for a rebuild after an update or a swap; a slot's first version is built in the
+    request. A version whose build failed is not retried while an older one answers.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: OrderedDict[Hashable, SuggestIndex] = OrderedDict()
+        self._building: dict[Hashable, threading.Event] = {}
+        self._failed: set[Hashable] = set()
+
+    def get(self, searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable) -> SuggestIndex:
+        slot = _slot(key)
+        with self._lock:
+            found = self._ready.get(key)
+            if found is not None:
+                self._ready.move_to_end(key)
+                return found
+            stale = next((index for k, index in reversed(self._ready.items()) if _slot(k) == slot), None)
+            done = self._building.get(key)
+            first = done is None and not (stale is not None and key in self._failed)
+            if first:
+                done = self._building[key] = threading.Event()
+        if stale is not None:
+            if first:
+                threading.Thread(target=self._build, args=(searcher, labels, key, done), daemon=True,
+                                 name="suggest-index").start()
+            return stale
+        if not first:
+            done.wait()
+            with self._lock:
+                found = self._ready.get(key)
+            if found is not None:
+                return found
+            with self._lock:  # that build failed: try once more here
+                done = self._building.setdefault(key, threading.Event())
+        found = self._build(searcher, labels, key, done)
+        if found is None:
+            raise RuntimeError(f"building the suggestion data of {key!r} failed (see the log)")
+        return found
+
+    def _build(self, searcher, labels, key: Hashable, done: threading.Event) -> SuggestIndex | None:
+        index = None
+        try:
+            index = build_suggest_index(searcher, labels)
+        except Exception:
+            log.exception("building the suggestion data of %r failed", key)
+        with self._lock:
+            if index is None:
+                self._failed.add(key)
+            else:
+                self._failed.discard(key)
+                slot = _slot(key)
+                for old in [k for k in self._ready if _slot(k) == slot]:
+                    del self._ready[old]  # requests still using it keep their reference
+                self._ready[key] = index
+                while len(self._ready) > KEEP_SLOTS:
+                    self._ready.popitem(last=False)
+            self._building.pop(key, None)
+        done.set()
+        return index
+
+
+def _slot(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and len(key) == 2 else key
+
+
+_cache = _Cache()
 
 
 def suggest_index(searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable) -> SuggestIndex:
-    """The suggestion data of the generation ``key`` names, built on first use.
+    """The suggestion data for ``searcher``, built once per ``key`` (see :class:`_Cache`).
 
-    ``key`` must change whenever the searcher's contents can (the service passes the
-    generation path and its pointer stamp, which changes on every swap and update).
-    The KEEP_GENERATIONS most recently used generations are kept.
+    ``key`` is ``(slot, version)``: the service passes its index directory and the
+    generation's pointer stamp, which changes on every swap and every committed update,
+    exactly when the service reopens its searcher.
     """
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is None:
-            found = _cache[key] = build_suggest_index(searcher, labels)
-            while len(_cache) > KEEP_GENERATIONS:
-                _cache.popitem(last=False)
-        else:
-            _cache.move_to_end(key)
-        return found
+    return _cache.get(searcher, labels, key)
 
 
 def suggestions(searcher, labels: Mapping[str, Mapping[str, str]], prefix: str, limit: int, *, key: Hashable) -> list[dict]:

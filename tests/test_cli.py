@@ -72,7 +72,8 @@ def test_harvest_all_sources_and_search_across_them(tmp_path):
     data = tmp_path / "data"
     harvested = run(data, "harvest", "all")
     assert "harvest bia:" in harvested.stderr and "harvest jcb: ok: 2 added" in harvested.stderr
+    assert "harvest empiar: ok: 6 added" in harvested.stderr and "harvest idr: ok: 15 added" in harvested.stderr
     run(data, "index", "--full")
     result = json.loads(run(data, "search", "", "--json", "--page-size", "1").stdout)
     sources = {b["key"] for f in result["facets"] if f["name"] == "source" for b in f["buckets"]}
-    assert {"bia", "jcb"} <= sources
+    assert sources == {"bia", "jcb", "empiar", "idr"}

@@ -144,6 +144,7 @@ def _result_view(state: UrlState, req, result: dict) -> dict:
         "facets": facets,
         "histogram": _histogram(state, facets.get("release_year")),
         "chips": _chips(state, facets),
+        "clear_filters": state.url(drop=[k for k, _ in state.pairs if _is_filter(k)]),
         "paging": _paging(state, req, result),
         "first": (req.page - 1) * req.page_size + 1 if not req.cursor else None,
         "browsing": not (state.get("query") or state.get("q")) and not _has_filters(state),
@@ -178,8 +179,12 @@ def _walk_tree(nodes: list[dict], keys: set) -> bool:
     return any_selected
 
 
+def _is_filter(name: str) -> bool:
+    return name.startswith(("facet.", "has.")) or name.rsplit(".", 1)[-1] in ("gt", "gte", "lt", "lte")
+
+
 def _has_filters(state: UrlState) -> bool:
-    return any(k.startswith(("facet.", "has.")) or k.rsplit(".", 1)[-1] in ("gt", "gte", "lt", "lte") for k, _ in state.pairs)
+    return any(_is_filter(k) for k, _ in state.pairs)
 
 
 def _chips(state: UrlState, facets: dict) -> list[dict]:

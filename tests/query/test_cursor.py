@@ -38,3 +38,19 @@ def test_cursor_survives_inserts_and_deletes_between_pages(tmp_path):
         assert second == ["S-T6", "S-T4", "S-T3"]
         third, cursor = page(service, cursor)
         assert third == ["S-T2", "S-T1"] and cursor is None
+
+
+def test_cursor_walks_records_without_a_sort_value(tmp_path):
+    with RecordStore(tmp_path / "s.sqlite3") as store:
+        for i in range(1, 6):
+            save(store, f"S-T{i}", f"2020-01-0{i}")
+        save(store, "S-UNDATED", None)
+        full_build(store, tmp_path / "index")
+    service = SearchService(tmp_path / "index", tmp_path / "s.sqlite3")
+    seen, cursor = [], None
+    while True:
+        hits, cursor = page(service, cursor)
+        seen += hits
+        if not cursor:
+            break
+    assert sorted(seen) == sorted([f"S-T{i}" for i in range(1, 6)] + ["S-UNDATED"]) and len(seen) == 6

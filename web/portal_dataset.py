@@ -1,0 +1,124 @@
+"""What the dataset page shows besides the record itself: cross-resource links with
+resolved URLs, download locations by source, and the schema.org JSON-LD."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from harvesters.records import Record
+
+try:  # the JSON-LD serialisation of a record, where query/jsonld.py provides it
+    from query import jsonld as _jsonld
+except ImportError:  # pragma: no cover - depends on what is installed alongside
+    _jsonld = None
+
+LINK_PATTERNS = {
+    "doi": "https://doi.org/{}",
+    "empiar": "https://www.ebi.ac.uk/empiar/{}/",
+    "emdb": "https://www.ebi.ac.uk/emdb/{}",
+    "idr": "https://idr.openmicroscopy.org/search/?query=Name:{}",
+    "biostudies": "https://www.ebi.ac.uk/biostudies/studies/{}",
+    "pubmed": "https://pubmed.ncbi.nlm.nih.gov/{}/",
+    "pmc": "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/",
+    "ena": "https://www.ebi.ac.uk/ena/browser/view/{}",
+}
+LINK_TYPES = {"doi": "DOI", "empiar": "EMPIAR", "emdb": "EMDB", "idr": "IDR", "biostudies": "BioStudies",
+              "pubmed": "PubMed", "pmc": "PubMed Central", "ena": "ENA", "url": "Web page"}
+BIOSTUDIES_ACCESSION = re.compile(r"^(S-[A-Z]+)(\d+)$")
+
+
+def view(svc, record: Record) -> dict:
+    """Template context of the dataset page (everything but the file table)."""
+    links = svc.links(record.accession)
+    return {
+        "record": record,
+        "outbound": [dict(item, href=link_url(item)) for item in links["outbound"]],
+        "inbound": links["inbound"],
+        "downloads": downloads(record),
+        "jsonld": dataset_jsonld(record),
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", record.description or "") if p.strip()],
+    }
+
+
+def link_url(link: dict) -> str | None:
+    """Where a cross-reference points: its own URL, else the resource's page for the id."""
+    if link.get("url"):
+        return link["url"]
+    value = link["value"]
+    if value.startswith(("http://", "https://")):
+        return value
+    pattern = LINK_PATTERNS.get(link["type"])
+    return pattern.format(value) if pattern else None
+
+
+def biostudies_files_url(accession: str) -> str | None:
+    """The BioStudies FTP layout over HTTPS: ``S-BIAD/492/S-BIAD1492/Files`` (numbers
+    below 100 live under ``S-BIAD/S-BIAD0-99/``)."""
+    match = BIOSTUDIES_ACCESSION.match(accession)
+    if not match:
+        return None
+    prefix, number = match.groups()
+    folder = number[-3:] if int(number) >= 100 else f"{prefix}0-99"
+    return f"https://ftp.ebi.ac.uk/biostudies/fire/{prefix}/{folder}/{accession}/Files/"
+
+
+def downloads(record: Record) -> list[dict]:
+    """Links to the data: the source page, the file store, the harvested source record."""
+    acc, out = record.accession, []
+    if record.source in ("bia", "jcb") and BIOSTUDIES_ACCESSION.match(acc):
+        out.append({"label": "Study page in the BioImage Archive", "url": f"https://www.ebi.ac.uk/biostudies/bioimages/studies/{acc}"})
+        out.append({"label": "All files (BioStudies FTP over HTTPS)", "url": biostudies_files_url(acc)})
+    elif record.source == "empiar":
+        number = acc.removeprefix("EMPIAR-")
+        out.append({"label": "Entry page in EMPIAR", "url": f"https://www.ebi.ac.uk/empiar/{acc}/"})
+        out.append({"label": "All files (EMPIAR FTP over HTTPS)", "url": f"https://ftp.ebi.ac.uk/empiar/world_availability/{number}/"})
+    elif record.source == "idr":
+        name = acc.split("-")[0]
+        out.append({"label": "Study in the IDR", "url": f"https://idr.openmicroscopy.org/search/?query=Name:{name}"})
+        out.append({"label": "All files (IDR FTP over HTTPS)", "url": "https://ftp.ebi.ac.uk/pub/databases/IDR/"})
+    source_url = record.provenance.source_url if record.provenance else None
+    if source_url and source_url.startswith(("http://", "https://")):
+        out.append({"label": "The harvested source record", "url": source_url})
+    return out
+
+
+def dataset_jsonld(record: Record) -> dict:
+    """The record as schema.org JSON-LD: query/jsonld.py's serialisation when present,
+    else a minimal Dataset."""
+    for name in ("record_jsonld", "dataset_jsonld", "to_jsonld", "jsonld"):
+        function = getattr(_jsonld, name, None)
+        if callable(function):
+            return function(record)
+    return _minimal_jsonld(record)
+
+
+def _minimal_jsonld(record: Record) -> dict:
+    data = {
+        "@context": "https://schema.org",
+        "@type": "Dataset",
+        "@id": f"https://doi.org/{record.doi}" if record.doi else None,
+        "identifier": record.doi and f"https://doi.org/{record.doi}" or record.accession,
+        "name": record.title,
+        "description": record.description or record.title,
+        "datePublished": record.release_date,
+        "keywords": record.keywords or None,
+        "license": record.license.url or record.license.name if record.license else None,
+        "creator": [
+            {"@type": "Person", "name": a.name, **({"@id": f"https://orcid.org/{a.orcid}"} if a.orcid else {})}
+            for a in record.authors
+        ] or None,
+        "isAccessibleForFree": True,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def jsonld_script(data: dict) -> str:
+    """JSON for a ``<script type="application/ld+json">``: ``<``, ``>`` and ``&`` escaped so
+    no value can close the script element."""
+    text = orjson.dumps(data).decode()
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+__all__ = ["view", "link_url", "downloads", "dataset_jsonld", "jsonld_script"]
