@@ -80,7 +80,7 @@ class BenchQuery:
         return args
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, (), False)}
+        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False and v != ()}
 
 
 def _content(word: str) -> bool:

@@ -4,6 +4,16 @@ harvest runs and per-record errors. It is the truth; the index is rebuilt from i
 Every change to a record bumps a global sequence number, so the indexer can ask for
 "everything changed since sequence N" and an incremental index update touches only
 those records.
+
+File rows carry what file-level search (query/files.py) needs, written by
+``replace_files`` in the record's transaction: ``files.id`` is an explicit INTEGER PRIMARY
+KEY (stable under VACUUM, the key of everything below); ``file_attributes`` is the
+normalised attribute table (one row per file and attribute, clustered on
+``(accession, name, value, file_id)``); ``files_fts`` is a contentless FTS5 index
+(detail=none, 2- and 3-character prefix indexes) over path + attribute values keyed by
+``files.id``; ``file_sets`` holds one row per dataset with a version that changes on every
+replacement (the cache key of the in-memory file index), the id range and the attribute
+names by frequency. Stores written before these tables existed are migrated on open.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
 CREATE INDEX IF NOT EXISTS records_source ON records(source, deleted);
 CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
     accession TEXT NOT NULL,
     path TEXT NOT NULL,
     size INTEGER,
@@ -43,7 +54,6 @@ CREATE TABLE IF NOT EXISTS files (
     component TEXT,
     attributes BLOB
 );
-CREATE INDEX IF NOT EXISTS files_accession ON files(accession);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -67,6 +77,39 @@ CREATE TABLE IF NOT EXISTS errors (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+FILES_TABLE = """CREATE TABLE {name} (
+    id INTEGER PRIMARY KEY,
+    accession TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER,
+    format TEXT,
+    component TEXT,
+    attributes BLOB
+)"""
+
+# File-search structures; run statement by statement inside the migration transaction.
+FILE_SEARCH_SCHEMA = (
+    "DROP INDEX IF EXISTS files_accession",
+    "CREATE INDEX IF NOT EXISTS files_accession_path ON files(accession, path)",
+    "CREATE INDEX IF NOT EXISTS files_accession_format ON files(accession, format)",
+    "CREATE TABLE IF NOT EXISTS file_attributes (file_id INTEGER NOT NULL, accession TEXT NOT NULL, "
+    "name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (accession, name, value, file_id)) WITHOUT ROWID",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS files_fts USING fts5(body, content='', detail='none', "
+    "prefix='2 3', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TABLE IF NOT EXISTS file_sets (accession TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "count INTEGER NOT NULL, first_id INTEGER, last_id INTEGER, attribute_names BLOB)",
+)
+FILE_SEARCH_MARK = "file_search_schema"
+
+# The text indexed for a file: its path and its attribute values. Inserting and deleting
+# (contentless FTS5 needs the original text to delete) use this one expression over the
+# stored row, so the two can never disagree.
+_ATTRS = "json_each(CAST(f.attributes AS TEXT))"
+FTS_BODY = (
+    f"f.path || coalesce(' ' || (SELECT group_concat(j.value, ' ') FROM {_ATTRS} j "
+    "WHERE j.type = 'text'), '')"
+)
 
 
 class StoreError(RuntimeError):
@@ -108,6 +151,18 @@ class RecordState:
 
 
 @dataclass(frozen=True)
+class FileSet:
+    """What the store knows of a dataset's file rows as a whole."""
+
+    accession: str
+    version: int
+    count: int
+    first_id: int | None
+    last_id: int | None
+    attribute_names: list[str]
+
+
+@dataclass(frozen=True)
 class FileStats:
     """Aggregates of a dataset's file rows."""
 
@@ -129,8 +184,64 @@ class RecordStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
             self._add_changed_at()
+            self._migrate_files()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open record store {self.path}: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for read-only queries of the query layer (file search)."""
+        return self._db
+
+    def _migrate_files(self) -> None:
+        """Migration to the file-search schema: give ``files`` an explicit id (rebuilding a
+        table written before it had one, keeping the rowids) and backfill the attribute
+        table, the FTS index and the file-set row of every dataset not yet in them.
+        Idempotent; one lookup on a current store."""
+        if self._counter(FILE_SEARCH_MARK) and self._files_have_id():
+            return
+        with self.transaction() as db:
+            if not self._files_have_id():
+                db.execute(FILES_TABLE.format(name="files_v2"))
+                db.execute(
+                    "INSERT INTO files_v2(id, accession, path, size, format, component, attributes) "
+                    "SELECT rowid, accession, path, size, format, component, attributes FROM files ORDER BY rowid"
+                )
+                db.execute("DROP TABLE files")
+                db.execute("ALTER TABLE files_v2 RENAME TO files")
+            for statement in FILE_SEARCH_SCHEMA:
+                db.execute(statement)
+            if not self._counter(FILE_SEARCH_MARK):  # another connection may have migrated first
+                missing = db.execute(
+                    "SELECT DISTINCT accession FROM files WHERE accession NOT IN (SELECT accession FROM file_sets)"
+                ).fetchall()
+                for (accession,) in missing:
+                    self._backfill_files(db, accession)
+                db.execute(
+                    "INSERT INTO counters(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = 1",
+                    (FILE_SEARCH_MARK,),
+                )
+
+    def _files_have_id(self) -> bool:
+        return any(row[1] == "id" for row in self._db.execute("PRAGMA table_info(files)"))
+
+    def _counter(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def _backfill_files(self, db: sqlite3.Connection, accession: str) -> None:
+        """Attribute rows, FTS entries and the file-set row of existing file rows."""
+        db.execute("DELETE FROM file_attributes WHERE accession=?", (accession,))
+        self._index_files(db, "f.accession = ?", (accession,))
+        names = dict(
+            db.execute(
+                "SELECT name, count(*) FROM file_attributes WHERE accession=? GROUP BY name", (accession,)
+            ).fetchall()
+        )
+        count, first, last = db.execute(
+            "SELECT count(*), min(id), max(id) FROM files WHERE accession=?", (accession,)
+        ).fetchone()
+        self._save_file_set(db, accession, count, first, last, names)
 
     def _add_changed_at(self) -> None:
         """Migration: ``changed_at``, the time a record last changed in the store (saved with
@@ -247,7 +358,7 @@ class RecordStore:
                     (self._next_seq(db), utc_now(), accession),
                 )
                 changed += cur.rowcount
-                db.execute("DELETE FROM files WHERE accession=?", (accession,))
+                self._delete_files(db, accession)
         return changed
 
     def live_accessions(self, source: str) -> set[str]:
@@ -349,30 +460,94 @@ class RecordStore:
     def replace_files(
         self, db: sqlite3.Connection, accession: str, rows: Iterable[FileRow], batch: int = 5000
     ) -> FileStats:
-        """Replace a dataset's file rows inside an open transaction, streaming in batches."""
-        db.execute("DELETE FROM files WHERE accession=?", (accession,))
-        count, total, formats = 0, 0, {}
+        """Replace a dataset's file rows inside an open transaction, streaming in batches.
+
+        The attribute rows, the FTS entries and the file-set row are replaced with them, so a
+        re-harvest leaves no stale or duplicate rows. New rows get consecutive ids (this is
+        the only writer inside the transaction)."""
+        self._delete_files(db, accession)
+        first = next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM files").fetchone()[0]
+        count, total, formats, names = 0, 0, {}, {}
         pending: list[tuple] = []
         for row in rows:
             count += 1
             total += row.size or 0
             if row.format:
                 formats[row.format] = formats.get(row.format, 0) + 1
+            for name, value in row.attributes.items():
+                if value:
+                    names[name] = names.get(name, 0) + 1
             pending.append(
-                (accession, row.path, row.size, row.format, row.component, orjson.dumps(row.attributes))
+                (next_id, accession, row.path, row.size, row.format, row.component, orjson.dumps(row.attributes))
             )
+            next_id += 1
             if len(pending) >= batch:
-                db.executemany("INSERT INTO files VALUES (?,?,?,?,?,?)", pending)
+                self._insert_files(db, pending)
                 pending.clear()
         if pending:
-            db.executemany("INSERT INTO files VALUES (?,?,?,?,?,?)", pending)
+            self._insert_files(db, pending)
+        self._save_file_set(db, accession, count, first if count else None, next_id - 1 if count else None, names)
         return FileStats(count, total, formats)
+
+    def _insert_files(self, db: sqlite3.Connection, pending: list[tuple]) -> None:
+        db.executemany(
+            "INSERT INTO files(id, accession, path, size, format, component, attributes) VALUES (?,?,?,?,?,?,?)",
+            pending,
+        )
+        self._index_files(db, "f.id BETWEEN ? AND ?", (pending[0][0], pending[-1][0]))
+
+    def _index_files(self, db: sqlite3.Connection, where: str, args: tuple) -> None:
+        """Attribute rows and FTS entries for the file rows matching ``where``."""
+        db.execute(
+            "INSERT INTO file_attributes(file_id, accession, name, value) "
+            f"SELECT f.id, f.accession, j.key, j.value FROM files f, {_ATTRS} j "
+            f"WHERE {where} AND j.type = 'text' AND j.value <> ''",
+            args,
+        )
+        db.execute(f"INSERT INTO files_fts(rowid, body) SELECT f.id, {FTS_BODY} FROM files f WHERE {where}", args)
+
+    def _delete_files(self, db: sqlite3.Connection, accession: str) -> None:
+        """Remove a dataset's file rows with their attribute rows, FTS entries and file set."""
+        db.execute(
+            f"INSERT INTO files_fts(files_fts, rowid, body) SELECT 'delete', f.id, {FTS_BODY} "
+            "FROM files f WHERE f.accession = ?",
+            (accession,),
+        )
+        db.execute("DELETE FROM file_attributes WHERE accession=?", (accession,))
+        db.execute("DELETE FROM files WHERE accession=?", (accession,))
+        db.execute("DELETE FROM file_sets WHERE accession=?", (accession,))
+
+    def _save_file_set(
+        self, db: sqlite3.Connection, accession: str, count: int, first: int | None, last: int | None,
+        names: dict[str, int],
+    ) -> None:
+        db.execute(
+            "INSERT INTO counters(name, value) VALUES ('file_sets', 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        )
+        version = db.execute("SELECT value FROM counters WHERE name='file_sets'").fetchone()[0]
+        ordered = sorted(names, key=lambda n: (-names[n], n))
+        db.execute(
+            "INSERT OR REPLACE INTO file_sets(accession, version, count, first_id, last_id, attribute_names) "
+            "VALUES (?,?,?,?,?,?)",
+            (accession, version, count, first, last, orjson.dumps(ordered)),
+        )
+
+    def file_set(self, accession: str) -> FileSet | None:
+        """The dataset's file-set row (version, count, id range, attribute names), or None."""
+        row = self._db.execute(
+            "SELECT version, count, first_id, last_id, attribute_names FROM file_sets WHERE accession=?",
+            (accession,),
+        ).fetchone()
+        if row is None:
+            return None
+        return FileSet(accession, row[0], row[1], row[2], row[3], orjson.loads(row[4]) if row[4] else [])
 
     def iter_files(self, accession: str) -> Iterator[FileRow]:
         """A dataset's file rows, in insertion order."""
         rows = self._db.execute(
             "SELECT path, size, format, component, attributes FROM files WHERE accession=? "
-            "ORDER BY rowid",
+            "ORDER BY id",
             (accession,),
         )
         for path, size, fmt, component, attrs in rows:

@@ -4,12 +4,18 @@
 changes since the live generation's sequence number to that generation in place
 (``update_document`` on the unique accession, so re-applying is harmless). One writer at a
 time is enforced with an advisory file lock.
+
+A full build is validated before the swap (``generations.validate_build``): one that lost
+records or a whole source is dropped and the live generation keeps serving. Every build's
+outcome is recorded in ``builds.json``. Whoosh locks left by a killed writer are removed
+when the next writer takes the lock.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,14 +30,18 @@ from harvesters.records import utc_now
 from harvesters.store import RecordStore
 from indexer.documents import facet_values, to_document
 from indexer.generations import (
+    BUILDING,
     LABELS,
     META,
     NoIndexError,
     cleanup,
+    clear_stale_locks,
     current,
     finish_generation,
     new_generation_dir,
+    record_build,
     swap,
+    validate_build,
     write_json_atomic,
 )
 from indexer.schema import build_schema
@@ -42,6 +52,14 @@ LOCK_NAME = ".writer.lock"
 
 class IndexBusyError(RuntimeError):
     """Another process is writing the index."""
+
+
+class BuildRejectedError(RuntimeError):
+    """A finished full build failed validation and was not swapped in."""
+
+    def __init__(self, generation: str, reason: str):
+        super().__init__(f"build {generation} not swapped in: {reason}")
+        self.generation, self.reason = generation, reason
 
 
 @dataclass
@@ -73,9 +91,32 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise IndexBusyError(f"another process is writing the index in {index_dir}") from None
         try:
+            for name in clear_stale_locks(index_dir):
+                log.warning("removed the stale Whoosh lock %s (its writer is gone)", name)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _recorded(index_dir: Path, kind: str) -> Iterator[dict]:
+    """Record the build run inside in builds.json, whatever its outcome."""
+    entry: dict = {"kind": kind, "generation": None, "outcome": "ok", "reason": None, "started": utc_now()}
+    started = monotonic()
+    try:
+        yield entry
+    except BuildRejectedError as exc:
+        entry.update(outcome="rejected", reason=exc.reason)
+        raise
+    except BaseException as exc:
+        entry.update(outcome="failed", reason=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        entry.update(ended=utc_now(), seconds=round(monotonic() - started, 3))
+        try:
+            record_build(index_dir, entry)
+        except OSError as exc:
+            log.warning("cannot record the build in %s: %s", index_dir, exc)
 
 
 def _merge_labels(labels: dict, record) -> None:
@@ -89,14 +130,22 @@ def full_build(
     *,
     keep: int = 3,
     limitmb: int = 256,
+    min_fraction: float = 0.9,
     on_record: Callable[[str], None] | None = None,
 ) -> BuildSummary:
-    """Index every live record into a new generation, then swap it in atomically."""
+    """Index every live record into a new generation, validate it, then swap it in atomically.
+
+    A build holding fewer than ``min_fraction`` of the store's live records, or nothing of
+    a source the store holds, is dropped with BuildRejectedError; the live generation keeps
+    serving.
+    """
     started = monotonic()
-    with writer_lock(index_dir):
+    with writer_lock(index_dir), _recorded(index_dir, "full") as entry:
         cleanup(index_dir, keep)
         building = new_generation_dir(index_dir)
+        entry["generation"] = building.name.removesuffix(BUILDING)
         seq = store.current_seq()
+        expected = store.count_by_source()
         ix = whoosh_index.create_in(building, build_schema())
         labels: dict[str, dict[str, str]] = {}
         per_source: Counter = Counter()
@@ -114,6 +163,11 @@ def full_build(
             raise
         ix.close()
         total = sum(per_source.values())
+        entry.update(documents=total, per_source=dict(per_source), expected=expected, last_seq=seq)
+        reason = validate_build(per_source, expected, min_fraction)
+        if reason:
+            shutil.rmtree(building, ignore_errors=True)
+            raise BuildRejectedError(entry["generation"], reason)
         write_json_atomic(building / LABELS, labels)
         write_json_atomic(building / META, _meta(seq, per_source, "full"))
         final = finish_generation(building)
@@ -141,8 +195,9 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         live = current(index_dir)
     except NoIndexError:
         return full_build(store, index_dir, keep=keep)
-    with writer_lock(index_dir):
+    with writer_lock(index_dir), _recorded(index_dir, "update") as entry:
         live = current(index_dir)
+        entry["generation"] = live.name
         since = int(live.meta.get("last_seq", 0))
         ix = whoosh_index.open_dir(live.path)
         labels = live.labels()
@@ -166,6 +221,7 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         ix.close()
         write_json_atomic(live.path / LABELS, labels)
         write_json_atomic(live.path / META, {**_meta(seq, per_source, "update", live.meta.get("created"))})
+        entry.update(indexed=indexed, deleted=deleted, documents=total, per_source=dict(per_source), last_seq=seq)
     return BuildSummary("update", live.name, indexed, deleted, total, monotonic() - started)
 
 

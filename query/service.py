@@ -121,6 +121,8 @@ class SearchService:
             "didYouMean": did_you_mean(live.searcher, req.query, page["total"], resolver=live.resolver,
                                        filters=filters.values(), key=(str(self.index_dir), live.stamp)),
             "warnings": warnings,
+            # The generation these hits and counts came from (a swap may follow at any moment).
+            "generation": live.generation.name,
         }
 
     def suggest(self, prefix: str, limit: int) -> list[dict]:

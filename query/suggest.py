@@ -276,23 +276,25 @@ class SuggestIndex:
 
     def _rank(self, prefix: str) -> list[dict]:
         whole = prefix.strip()
-        best: dict[int, tuple[int, int, _Ref]] = {}
+        best: dict[int, tuple[tuple, _Ref]] = {}  # entry -> (how well, the name that matched)
         sources = [(self._starts, False)]
         if len(whole) >= MIN_INNER_PREFIX:
             sources.append((self._inner, True))
         for names, inner in sources:
             for ref in names.matching(prefix):
                 tier = 2 if inner else (0 if ref.norm == whole else 1)
+                # Within a tier: the main name, then the shortest other name ("human" before "humans").
+                quality = (tier, ref.rank > 0, len(ref.norm), ref.rank)
                 found = best.get(ref.entry)
-                if found is None or (tier, ref.rank) < found[:2]:
-                    best[ref.entry] = (tier, ref.rank, ref)
-        facet_texts = {normalize(ref.display) for _, _, ref in best.values() if self.entries[ref.entry].kind == "facet"}
+                if found is None or quality < found[0]:
+                    best[ref.entry] = (quality, ref)
+        facet_texts = {normalize(ref.display) for _, ref in best.values() if self.entries[ref.entry].kind == "facet"}
         rows = []
-        for entry_id, (tier, _, ref) in best.items():
+        for entry_id, (quality, ref) in best.items():
             entry = self.entries[entry_id]
             if entry.kind == "term" and ref.norm in facet_texts:
                 continue  # the facet value says the same, with its key
-            rows.append(((tier, -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()),
+            rows.append(((quality[0], -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()),
                          {"text": ref.display, "kind": entry.kind, "facet": entry.facet, "key": entry.key,
                           "count": entry.count}))
         rows.sort(key=lambda row: row[0])

@@ -33,7 +33,7 @@ def search():
     req = parse_search_params(request.args.to_dict(flat=False), strict=True)
     result = service().search(req)
     warnings = result.pop("warnings")
-    return envelope(result, generation=service().generation().name, warnings=warnings)
+    return envelope(result, generation=result.pop("generation"), warnings=warnings)
 
 
 @api.post("/api/v1/search")
@@ -44,7 +44,7 @@ def search_json():
         raise ApiError(400, "invalid_body", "expected a JSON object (Content-Type: application/json)", "body")
     result = service().search(parse_search_body(body))
     warnings = result.pop("warnings")
-    return envelope(result, generation=service().generation().name, warnings=warnings)
+    return envelope(result, generation=result.pop("generation"), warnings=warnings)
 
 
 @api.get("/api/v1/datasets/<accession>")

@@ -9,6 +9,8 @@ from web.api import api
 from web.errors import register_error_handlers
 from web.suggest_api import suggest_api
 from web.json_provider import OrjsonProvider
+from web.oai import oai
+from web.portal import portal
 
 
 def create_app(settings, service: SearchService | None = None) -> Flask:
@@ -20,4 +22,6 @@ def create_app(settings, service: SearchService | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(api)
     app.register_blueprint(suggest_api)
+    app.register_blueprint(oai)
+    app.register_blueprint(portal)
     return app

@@ -3,6 +3,8 @@ over the real sample index."""
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -158,15 +160,33 @@ def test_suggestion_data_is_built_once_per_generation(client, app, monkeypatch):
     builds = []
     real = suggest_module.build_suggest_index
     monkeypatch.setattr(suggest_module, "build_suggest_index", lambda *a: builds.append(1) or real(*a))
-    for prefix in ("hum", "conf", "light", "zebrafsh", "x"):
+    for prefix in ("hum", "conf", "light", "x"):
         suggest(client, prefix)
+    search(client, query="zebrafsh")  # did-you-mean reads the same data
     assert builds == []
-    service = app.extensions["search_service"]
-    live = service._current()
-    fresh = suggest_module.suggest_index(live.searcher, live.resolver.labels, ("another generation", 1))
+    live = app.extensions["search_service"]._current()
+    slot = ("test slot", "version 1")
+    fresh = suggest_module.suggest_index(live.searcher, live.resolver.labels, slot)
     assert builds == [1] and isinstance(fresh, SuggestIndex)
-    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, ("another generation", 1)) is fresh
+    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, slot) is fresh
     assert builds == [1]
+
+
+def test_a_new_version_is_built_in_the_background_while_the_old_one_answers(app, monkeypatch):
+    live = app.extensions["search_service"]._current()
+    old = suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 1))
+    release = threading.Event()
+    real = suggest_module.build_suggest_index
+    monkeypatch.setattr(suggest_module, "build_suggest_index", lambda *a: release.wait(5) and real(*a))
+    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2)) is old
+    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2)) is old
+    release.set()
+    for _ in range(500):
+        new = suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2))
+        if new is not old:
+            break
+        time.sleep(0.01)
+    assert new is not old and new.complete("zebraf") == old.complete("zebraf")
 
 
 def test_prefix_normalisation():

@@ -1,0 +1,722 @@
+"""Run the benchmark: one command, one subprocess per corpus size.
+
+    python -m benchmarks.run --sizes 10000,100000 --out benchmarks/results
+
+For each size a fresh Python process generates the corpus (deterministic by seed), fills
+a RecordStore with it, and runs the same 204-query mix through:
+
+1. ``ours``      our SearchService in-process, over production ``full_build`` of the store;
+2. ``ours_http`` the Flask app (waitress, else werkzeug threaded) in its own process on
+                 127.0.0.1, with N concurrent keep-alive clients sharing the mix;
+3. ``whoosh``    plain Whoosh (straightforward schema, MultifieldParser, groupedby facets);
+4. ``fts5``      SQLite FTS5 with facet counts by GROUP BY;
+5. ``tantivy``   PyPI tantivy (the reference for what the hardware allows).
+
+It measures build rate, index size, p50/p95/p99 latency per query kind, a cached repeat
+(the same query again straight after), throughput under concurrency, peak RSS, and ratios
+of ours against each reference, and writes ``results-<size>.json`` plus a combined
+``README.md`` in ``--out``. Each build and each query phase has a time budget; an engine
+past its build budget is skipped with a note, a query phase past its budget stops early
+and says how many queries it ran (the mix is interleaved by kind, so a prefix is balanced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import http.client
+import io
+import json
+import math
+import os
+import platform
+import pstats
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+ENGINES = ("ours", "ours_http", "whoosh", "fts5", "tantivy")
+REFERENCES = ("whoosh", "fts5", "tantivy")
+KINDS = ("term", "and", "phrase", "fielded", "faceted", "sorted")
+ONE_MILLION = 1_000_000
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss
+    except ImportError:
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return None
+    except Exception:  # the process ended
+        return None
+
+
+class RssSampler(threading.Thread):
+    """Samples the RSS of watched processes every ``interval`` s; keeps the peak per phase."""
+
+    def __init__(self, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.pids: dict[str, int] = {"runner": os.getpid()}
+        self.phase_name = "start"
+        self.peaks: dict[str, dict[str, int]] = {}
+        self.starts: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def phase(self, name: str) -> None:
+        with self._lock:
+            self.phase_name = name
+            self.starts[name] = {k: v for k, v in ((k, _rss_bytes(p)) for k, p in self.pids.items()) if v}
+            self.peaks.setdefault(name, dict(self.starts[name]))
+
+    def watch(self, label: str, pid: int | None) -> None:
+        with self._lock:
+            if pid is None:
+                self.pids.pop(label, None)
+            else:
+                self.pids[label] = pid
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                peaks = self.peaks.setdefault(self.phase_name, {})
+                for label, pid in list(self.pids.items()):
+                    rss = _rss_bytes(pid)
+                    if rss and rss > peaks.get(label, 0):
+                        peaks[label] = rss
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def mb(self, phases: list[str], label: str = "runner") -> dict:
+        peak = max((self.peaks.get(p, {}).get(label, 0) for p in phases), default=0)
+        start = self.starts.get(phases[0], {}).get(label, 0) if phases else 0
+        return {"peak_mb": round(peak / 2**20, 1), "at_start_mb": round(start / 2**20, 1)}
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    xs = sorted(values)
+    k = (len(xs) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summarise(ms: list[float]) -> dict:
+    if not ms:
+        return {"n": 0}
+    return {"n": len(ms), "p50": round(pct(ms, 50), 3), "p95": round(pct(ms, 95), 3), "p99": round(pct(ms, 99), 3),
+            "mean": round(sum(ms) / len(ms), 3), "max": round(max(ms), 3)}
+
+
+def latency_tables(per_query: list[dict]) -> dict:
+    ok = [r for r in per_query if "ms" in r]
+    out = {"overall": summarise([r["ms"] for r in ok]),
+           "by_kind": {k: summarise([r["ms"] for r in ok if r["kind"] == k]) for k in KINDS},
+           "repeat": summarise([r["repeat_ms"] for r in ok if "repeat_ms" in r]),
+           "zero_hits": sum(1 for r in ok if r.get("total") == 0),
+           "errors": sum(1 for r in per_query if "error" in r)}
+    return out
+
+
+def run_mix(engine, mix, facets_all: bool, budget: float, repeat_every: int) -> dict:
+    per_query: list[dict] = []
+    started = time.perf_counter()
+    partial = False
+    for q in mix:
+        if time.perf_counter() - started > budget:
+            partial = True
+            break
+        want = True if facets_all else q.facets
+        rec: dict = {"id": q.id, "kind": q.kind}
+        try:
+            t = time.perf_counter()
+            rec["total"] = engine.search(q, want)
+            rec["ms"] = (time.perf_counter() - t) * 1e3
+            if repeat_every and q.id % repeat_every == 0:
+                t = time.perf_counter()
+                engine.search(q, want)
+                rec["repeat_ms"] = (time.perf_counter() - t) * 1e3
+        except Exception as exc:  # noqa: BLE001 - a failing query is reported, not fatal
+            rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        per_query.append(rec)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "ran": len(per_query), "of": len(mix), "partial": partial,
+            "budget_s": budget, **latency_tables(per_query), "per_query": per_query}
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float, sampler: RssSampler, log_path: Path) -> dict:
+    port = free_port()
+    with log_path.open("wb") as server_log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.serve", "--data-dir", str(data_dir), "--port", str(port),
+             "--threads", str(clients)],
+            stdout=server_log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
+        )
+    try:
+        sampler.watch("server", proc.pid)
+        deadline = time.time() + 120
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"server did not start (see {log_path})")
+            time.sleep(0.2)
+        started_open = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        conn.request("GET", "/api/v1/search?query=warmup&facets=")
+        conn.getresponse().read()
+        conn.close()
+        open_s = time.perf_counter() - started_open
+
+        lock = threading.Lock()
+        position = [0]
+        per_query: list[dict] = []
+        started = time.perf_counter()
+        stopped = [False]
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+            while True:
+                with lock:
+                    if position[0] >= len(mix) or time.perf_counter() - started > budget:
+                        stopped[0] = stopped[0] or position[0] < len(mix)
+                        break
+                    q = mix[position[0]]
+                    position[0] += 1
+                want = True if facets_all else q.facets
+                url = "/api/v1/search?" + urllib.parse.urlencode(q.params(want), doseq=True)
+                rec: dict = {"id": q.id, "kind": q.kind}
+                try:
+                    t = time.perf_counter()
+                    conn.request("GET", url)
+                    resp = conn.getresponse()
+                    body = resp.read()
+                    rec["ms"] = (time.perf_counter() - t) * 1e3
+                    if resp.status == 200:
+                        rec["total"] = orjson.loads(body)["data"]["totalHits"]
+                    else:
+                        rec.pop("ms")
+                        rec["error"] = f"HTTP {resp.status}: {body[:200]!r}"
+                except Exception as exc:  # noqa: BLE001
+                    rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+                with lock:
+                    per_query.append(rec)
+            conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+        done = sum(1 for r in per_query if "ms" in r)
+        per_query.sort(key=lambda r: r["id"])
+        return {"clients": clients, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
+                "partial": stopped[0], "budget_s": budget, "open_s": round(open_s, 3),
+                "throughput_qps": round(done / wall, 2) if wall else None,
+                **latency_tables(per_query), "per_query": per_query}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        sampler.watch("server", None)
+
+
+# ----------------------------------------------------------------------------- one size
+
+
+def profile_query(engine, q, out_path: Path, repeats: int = 3) -> dict:
+    prof = cProfile.Profile()
+    t = time.perf_counter()
+    prof.enable()
+    for _ in range(repeats):
+        engine.search(q, True)
+    prof.disable()
+    ms = (time.perf_counter() - t) * 1e3 / repeats
+    buf = io.StringIO()
+    buf.write(f"cProfile of our service, query {q.id} ({q.kind}): {q.text!r} filters={dict(q.filters)} "
+              f"with counts of every facet, run {repeats}x, {ms:.1f} ms per run under the profiler\n\n")
+    stats = pstats.Stats(prof, stream=buf)
+    buf.write("== by cumulative time ==\n")
+    stats.sort_stats("cumulative").print_stats(45)
+    buf.write("\n== by own time ==\n")
+    stats.sort_stats("tottime").print_stats(30)
+    text = buf.getvalue().replace(str(Path(__file__).resolve().parent.parent) + "/", "")
+    text = text.replace(sys.prefix + "/", "<venv>/")
+    out_path.write_text(text)
+    top = []
+    for (filename, line, func), (cc, nc, tt, ct, callers) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:8]:
+        top.append({"function": f"{Path(filename).name}:{line}({func})", "own_ms": round(tt * 1e3 / repeats, 2),
+                    "cumulative_ms": round(ct * 1e3 / repeats, 2), "calls": nc // repeats})
+    return {"query_id": q.id, "ms_per_run": round(ms, 2), "file": out_path.name, "top_own_time": top}
+
+
+def versions() -> dict:
+    import sqlite3
+
+    out = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
+           "cpus": os.cpu_count()}
+    try:
+        from importlib.metadata import version
+
+        for dist in ("whoosh3", "Whoosh", "tantivy", "waitress", "flask", "psutil"):
+            try:
+                out[dist] = version(dist)
+            except Exception:  # noqa: BLE001
+                pass
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as handle:
+            out["mem_total_gb"] = round(int(handle.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return out
+
+
+def worker(args) -> None:
+    from benchmarks.corpus import CorpusModel, fill_store
+    from benchmarks.engines import OurService, PlainWhoosh, SqliteFts5, Tantivy, BudgetExceeded, flat_document, iter_jsonl
+    from benchmarks.queries import build_mix
+    from harvesters.store import RecordStore
+
+    size = args.size
+    work = args.work / str(size)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "-portal" if args.portal else ""
+    engines = [e for e in args.engines.split(",") if e]
+    sampler = RssSampler()
+    sampler.start()
+    result: dict = {
+        "size": size, "seed": args.seed, "portal_mode": args.portal,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": versions(),
+        "settings": {"build_budget_s": args.build_budget, "query_budget_s": args.query_budget, "clients": args.clients,
+                     "repeat_every": args.repeat_every, "engines": engines},
+        "engines": {},
+    }
+
+    # -- corpus -------------------------------------------------------------------
+    sampler.phase("corpus")
+    log(f"[{size}] generating corpus")
+    model = CorpusModel()
+    ours_dir = work / "ours"
+    docs_path = work / "docs.jsonl"
+    counts = {"sources": {}, "title_words": 0, "description_words": 0}
+    started = time.perf_counter()
+    with docs_path.open("wb") as handle, RecordStore(ours_dir / "store.sqlite3") as store:
+        def records():
+            for record in model.records(size, args.seed):
+                handle.write(orjson.dumps(flat_document(record)) + b"\n")
+                counts["sources"][record.source] = counts["sources"].get(record.source, 0) + 1
+                counts["title_words"] += len(record.title.split())
+                counts["description_words"] += len((record.description or "").split())
+                yield record
+        fill_store(store, records())
+    corpus_s = time.perf_counter() - started
+    result["corpus"] = {
+        "records": size, "seconds": round(corpus_s, 1), "sources": counts["sources"],
+        "mean_title_words": round(counts["title_words"] / size, 1),
+        "mean_description_words": round(counts["description_words"] / size, 1),
+        "store_bytes": (ours_dir / "store.sqlite3").stat().st_size,
+    }
+    log(f"[{size}] corpus: {size} records in {corpus_s:.0f} s")
+    mix = build_mix(args.seed, model, per_kind=args.per_kind)
+    result["queries"] = {"count": len(mix), "per_kind": args.per_kind, "mix": [q.to_json() for q in mix]}
+    del model
+    gc.collect()
+
+    def save() -> None:
+        path = out / f"results-{size}{suffix}.json"
+        path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+    def phase_engine(name: str, engine, build) -> None:
+        entry: dict = {"notes": []}
+        result["engines"][name] = entry
+        try:
+            sampler.phase(f"{name}_build")
+            log(f"[{size}] {name}: building")
+            entry["build"] = build()
+            b = entry["build"]
+            b["docs_per_s"] = round(b["documents"] / b["seconds"], 1)
+            b["index_mb"] = round(b["index_bytes"] / 2**20, 1)
+            log(f"[{size}] {name}: built {b['documents']} in {b['seconds']:.1f} s ({b['docs_per_s']}/s), {b['index_mb']} MB")
+            gc.collect()
+            sampler.phase(f"{name}_query")
+            entry["open_s"] = round(engine.open(), 3)
+            entry["queries"] = run_mix(engine, mix, args.portal, args.query_budget, args.repeat_every)
+            qs = entry["queries"]
+            log(f"[{size}] {name}: {qs['ran']}/{qs['of']} queries in {qs['seconds']} s, "
+                f"p50 {qs['overall'].get('p50')} ms, p95 {qs['overall'].get('p95')} ms"
+                + (" (PARTIAL: query budget)" if qs["partial"] else ""))
+            if qs["partial"]:
+                entry["notes"].append(f"query budget {args.query_budget:.0f} s reached after {qs['ran']} of {qs['of']} queries")
+            if name == "ours" and args.profile:
+                faceted = next(q for q in mix if q.kind == "faceted")
+                entry["profile"] = profile_query(engine, faceted, out / f"profile-{size}{suffix}.txt")
+                log(f"[{size}] ours: profiled query {faceted.id}: {entry['profile']['ms_per_run']} ms")
+        except BudgetExceeded as exc:
+            entry["skipped"] = str(exc)
+            entry["notes"].append(f"skipped: {exc}")
+            log(f"[{size}] {name}: SKIPPED: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one engine failing must not lose the others
+            entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"[{size}] {name}: ERROR: {entry['error']}")
+        finally:
+            entry["rss"] = sampler.mb([f"{name}_build", f"{name}_query"])
+            save()
+
+    ours = OurService(ours_dir)
+    if "ours" in engines or "ours_http" in engines:
+        phase_engine("ours", ours, lambda: ours.build(args.build_budget))
+    if "ours_http" in engines and "build" in result["engines"].get("ours", {}):
+        ours.close()
+        gc.collect()
+        entry: dict = {"notes": []}
+        result["engines"]["ours_http"] = entry
+        sampler.phase("ours_http")
+        log(f"[{size}] ours_http: {args.clients} clients")
+        try:
+            entry["queries"] = run_http(ours_dir, mix, args.portal, args.clients, args.query_budget, sampler,
+                                        work / "server.log")
+            q = entry["queries"]
+            log(f"[{size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
+                f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
+            if q["partial"]:
+                entry["notes"].append(f"query budget {args.query_budget:.0f} s reached after {q['ran']} of {q['of']} requests")
+        except Exception as exc:  # noqa: BLE001
+            entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"[{size}] ours_http: ERROR: {entry['error']}")
+        entry["rss"] = sampler.mb(["ours_http"], "server")
+        entry["client_rss"] = sampler.mb(["ours_http"], "runner")
+        save()
+    ours.close()
+    if "ours" not in engines:
+        result["engines"].pop("ours", None)
+    gc.collect()
+
+    refs = {
+        "whoosh": lambda: PlainWhoosh(work / "whoosh"),
+        "fts5": lambda: SqliteFts5(work / "fts5.sqlite3"),
+        "tantivy": lambda: Tantivy(work / "tantivy", threads=os.cpu_count() or 2),
+    }
+    for name in REFERENCES:
+        if name not in engines:
+            continue
+        engine = refs[name]()
+        phase_engine(name, engine, lambda engine=engine: engine.build(iter_jsonl(docs_path), args.build_budget))
+        engine.close()
+        del engine
+        gc.collect()
+
+    result["ratios"] = ratios(result)
+    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["runner_max_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    sampler.stop()
+    save()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"[{size}] done")
+
+
+def _get(d: dict, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a is not None and b not in (None, 0) else None
+
+
+def ratios(result: dict) -> dict:
+    """Ours ÷ reference: latency and build time (>1: ours slower), index size (>1: ours bigger)."""
+    ours = result["engines"].get("ours", {})
+    http = result["engines"].get("ours_http", {})
+    out = {}
+    for ref in REFERENCES:
+        other = result["engines"].get(ref)
+        if not other or "queries" not in other or "queries" not in ours:
+            continue
+        row = {}
+        for stat in ("p50", "p95", "p99"):
+            row[stat] = _ratio(_get(ours, "queries", "overall", stat), _get(other, "queries", "overall", stat))
+        for stat in ("p50", "p95"):
+            row[f"faceted_{stat}"] = _ratio(_get(ours, "queries", "by_kind", "faceted", stat),
+                                            _get(other, "queries", "by_kind", "faceted", stat))
+        row["http_p95"] = _ratio(_get(http, "queries", "overall", "p95"), _get(other, "queries", "overall", "p95"))
+        row["build_time"] = _ratio(_get(other, "build", "docs_per_s"), _get(ours, "build", "docs_per_s"))
+        row["index_size"] = _ratio(_get(ours, "build", "index_bytes"), _get(other, "build", "index_bytes"))
+        out[ref] = row
+    return out
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def fmt_ms(value) -> str:
+    if value is None:
+        return "–"
+    if value < 1:
+        return f"{value:.2f}"
+    if value < 10:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def fmt_num(value, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_ratio(value) -> str:
+    return "–" if value is None else (f"{value:,.1f}×" if value >= 10 else f"{value:.2f}×")
+
+
+ENGINE_LABELS = {
+    "ours": "ours (in-process)", "ours_http": "ours (HTTP)", "whoosh": "plain Whoosh",
+    "fts5": "SQLite FTS5", "tantivy": "tantivy",
+}
+
+
+def write_summary(out: Path) -> Path:
+    results = []
+    for path in sorted(out.glob("results-*.json")):
+        try:
+            results.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    results.sort(key=lambda r: (r.get("portal_mode", False), r["size"]))
+    lines: list[str] = ["# Benchmark results", ""]
+    if not results:
+        lines.append("No results yet: run `python -m benchmarks.run`.")
+    else:
+        m = results[0]["machine"]
+        lines += [
+            "Written by `python -m benchmarks.run` (see `benchmarks/README.md` for what each engine and query kind is). "
+            f"Machine: {m.get('cpus')} CPUs, {m.get('mem_total_gb', '?')} GB RAM, Python {m.get('python')}, "
+            f"whoosh3 {m.get('whoosh3', m.get('Whoosh', '?'))}, tantivy {m.get('tantivy', '?')}, SQLite {m.get('sqlite')}, "
+            f"waitress {m.get('waitress', '–')}. Latencies in ms; one process run per size; the same corpus "
+            "(deterministic seed) and the same query mix for every engine.",
+            "",
+        ]
+        for r in results:
+            q = r.get("queries", {})
+            mode = "portal mode: every query also asks for all facet counts" if r.get("portal_mode") else \
+                "only the faceted queries ask for facet counts"
+            c = r.get("corpus", {})
+            lines.append(f"- **{r['size']:,} datasets** ({r['started']}, seed {r['seed']}): {q.get('count')} queries, {mode}; "
+                         f"corpus {c.get('sources')}, mean title {c.get('mean_title_words')} words, "
+                         f"description {c.get('mean_description_words')} words; generated in {c.get('seconds')} s.")
+        lines += ["", "## Summary", "",
+                  "| docs | engine | build docs/s | index MB | p50 | p95 | p99 | faceted p50 | faceted p95 | repeat p50 | "
+                  "throughput q/s | peak RSS MB | queries run | notes |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            for name in ENGINES:
+                e = r["engines"].get(name)
+                if e is None:
+                    continue
+                qs = e.get("queries", {})
+                notes = list(e.get("notes", []))
+                if e.get("error"):
+                    notes.append("error: " + e["error"])
+                if qs.get("errors"):
+                    notes.append(f"{qs['errors']} queries failed")
+                thr = qs.get("throughput_qps")
+                if thr is None and qs.get("overall", {}).get("mean"):
+                    thr = round(1000 / qs["overall"]["mean"], 1)
+                label = ENGINE_LABELS[name] + (f", {qs.get('clients')} clients" if name == "ours_http" else "")
+                lines.append("| " + " | ".join([
+                    f"{r['size']:,}", label,
+                    fmt_num(_get(e, "build", "docs_per_s")), fmt_num(_get(e, "build", "index_mb"), 1),
+                    fmt_ms(_get(qs, "overall", "p50")), fmt_ms(_get(qs, "overall", "p95")), fmt_ms(_get(qs, "overall", "p99")),
+                    fmt_ms(_get(qs, "by_kind", "faceted", "p50")), fmt_ms(_get(qs, "by_kind", "faceted", "p95")),
+                    fmt_ms(_get(qs, "repeat", "p50")), fmt_num(thr, 1),
+                    fmt_num(_get(e, "rss", "peak_mb")),
+                    f"{qs.get('ran', '–')}/{qs.get('of', '–')}",
+                    "; ".join(notes).replace("|", "/") or "",
+                ]) + " |")
+        lines += ["", "Throughput: HTTP = requests completed per second with all clients busy; in-process = 1 / mean "
+                  "latency of one sequential caller. Peak RSS: the benchmark process during that engine's build and "
+                  "queries (it also holds what earlier phases left), for HTTP the server process alone. "
+                  "Repeat: the same query again straight after (every 4th query of the mix).", "",
+                  "## Latency by query kind (p50 / p95, ms)", "",
+                  "| docs | engine | " + " | ".join(KINDS) + " |", "|---|---|" + "---|" * len(KINDS)]
+        for r in results:
+            for name in ENGINES:
+                qs = _get(r, "engines", name, "queries")
+                if not qs:
+                    continue
+                cells = [f"{fmt_ms(_get(qs, 'by_kind', k, 'p50'))} / {fmt_ms(_get(qs, 'by_kind', k, 'p95'))}" for k in KINDS]
+                lines.append(f"| {r['size']:,} | {ENGINE_LABELS[name]} | " + " | ".join(cells) + " |")
+        lines += ["", "## Ours in-process ÷ reference", "",
+                  "Above 1×: ours is slower (latency, build time) or bigger (index) by that factor.", "",
+                  "| docs | reference | p50 | p95 | p99 | faceted p50 | faceted p95 | HTTP p95 | build time | index size |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            for ref, row in r.get("ratios", {}).items():
+                lines.append(f"| {r['size']:,} | {ENGINE_LABELS[ref]} | " + " | ".join(
+                    fmt_ratio(row.get(k)) for k in ("p50", "p95", "p99", "faceted_p50", "faceted_p95", "http_p95",
+                                                    "build_time", "index_size")) + " |")
+        lines += ["", "## Issue 8 targets", "",
+                  "The targets are stated for 100k datasets; smaller sizes are shown for the trend.", "",
+                  "| docs | target | measured | met |", "|---|---|---|---|"]
+        for r in results:
+            ours, http = r["engines"].get("ours", {}), r["engines"].get("ours_http", {})
+            fts_p95 = _get(r, "engines", "fts5", "queries", "overall", "p95")
+            checks = [
+                ("search p95 ≤ 50 ms in-process", _get(ours, "queries", "overall", "p95"), 50, "ms"),
+                ("search p95 ≤ 80 ms over HTTP, 8 clients", _get(http, "queries", "overall", "p95"), 80, "ms"),
+                ("cached repeat ≤ 2 ms (p95)", _get(ours, "queries", "repeat", "p95"), 2, "ms"),
+                ("p95 ahead of SQLite FTS5 in the same run", _get(ours, "queries", "overall", "p95"), fts_p95, "ms"),
+                ("full build ≥ 2,000 records/s", _get(ours, "build", "docs_per_s"), 2000, "/s"),
+                ("server RSS under load < 1.5 GiB", _get(http, "rss", "peak_mb"), 1536, "MB"),
+            ]
+            for label, value, limit, unit in checks:
+                if value is None or limit is None:
+                    met = "–"
+                elif unit == "/s":
+                    met = "yes" if value >= limit else "no"
+                else:
+                    met = "yes" if value <= limit else "no"
+                shown = (fmt_ms(value) + " ms") if unit == "ms" else (fmt_num(value) + (" MB" if unit == "MB" else " /s"))
+                lines.append(f"| {r['size']:,} | {label} | {shown if value is not None else '–'} | {met} |")
+        profiles = [(r["size"], _get(r, "engines", "ours", "profile")) for r in results]
+        profiles = [(s, p) for s, p in profiles if p]
+        if profiles:
+            lines += ["", "## Where our query path spends its time", "",
+                      "cProfile of one faceted query (counts of every facet), own time per run; full listings in "
+                      "`profile-<size>.txt`.", ""]
+            for size, p in profiles:
+                lines.append(f"- **{size:,}** (query {p['query_id']}, {fmt_ms(p['ms_per_run'])} ms under the profiler): " + "; ".join(
+                    f"`{t['function']}` {fmt_ms(t['own_ms'])} ms own / {fmt_ms(t['cumulative_ms'])} ms cum, {t['calls']:,} calls"
+                    for t in p["top_own_time"][:5]))
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000", help="comma-separated corpus sizes (default 10000,100000)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where results go")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bioimage-bench",
+                    help="scratch space for stores and indexes (removed after each size unless --keep)")
+    ap.add_argument("--seed", type=int, default=None, help="corpus and query seed")
+    ap.add_argument("--engines", default=",".join(ENGINES), help=f"subset of {','.join(ENGINES)}")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
+    ap.add_argument("--build-budget", type=float, default=1500.0, help="seconds an engine may spend building")
+    ap.add_argument("--query-budget", type=float, default=900.0, help="seconds an engine may spend on the query mix")
+    ap.add_argument("--repeat-every", type=int, default=4, help="repeat every Nth query straight away (0: never)")
+    ap.add_argument("--per-kind", type=int, default=34, help="queries per kind (6 kinds; default 34 = 204)")
+    ap.add_argument("--portal", action="store_true", help="every query also asks for counts of every facet")
+    ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile of one faceted query")
+    ap.add_argument("--allow-1m", action="store_true", help="allow sizes of 1,000,000 and more (long, opt-in)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch indexes")
+    ap.add_argument("--summary-only", action="store_true", help="only rewrite README.md from existing results")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.seed is None:
+        from benchmarks.corpus import DEFAULT_SEED
+
+        args.seed = DEFAULT_SEED
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.out = args.out.resolve()
+    args.work = args.work.resolve()
+    if args.worker:
+        worker(args)
+        return 0
+    if args.summary_only:
+        print(write_summary(args.out))
+        return 0
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if any(s >= ONE_MILLION for s in sizes) and not args.allow_1m:
+        print("sizes of 1,000,000 and more are opt-in: add --allow-1m", file=sys.stderr)
+        return 2
+    unknown = set(args.engines.split(",")) - set(ENGINES)
+    if unknown:
+        print(f"unknown engines: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    status = 0
+    for size in sizes:
+        cmd = [sys.executable, "-m", "benchmarks.run", "--worker", "--size", str(size),
+               "--out", str(args.out), "--work", str(args.work), "--seed", str(args.seed),
+               "--engines", args.engines, "--clients", str(args.clients),
+               "--build-budget", str(args.build_budget), "--query-budget", str(args.query_budget),
+               "--repeat-every", str(args.repeat_every), "--per-kind", str(args.per_kind)]
+        cmd += ["--portal"] * args.portal + ["--no-profile"] * (not args.profile) + ["--keep"] * args.keep
+        log(f"size {size}: {' '.join(cmd[1:])}")
+        rc = subprocess.call(cmd, cwd=Path(__file__).resolve().parent.parent)
+        if rc != 0:
+            log(f"size {size}: worker exited with {rc}")
+            status = 1
+        write_summary(args.out)
+    log(f"summary: {write_summary(args.out)}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

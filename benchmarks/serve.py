@@ -1,0 +1,43 @@
+"""Serve our Flask app over a benchmark data directory (started by benchmarks.run).
+
+    python -m benchmarks.serve --data-dir DIR --port N [--threads 8]
+
+Uses waitress when installed (as in production), else werkzeug's threaded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bioimage_search.config import PathsSettings, Settings
+from web.app import create_app
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", required=True, type=Path)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", required=True, type=int)
+    ap.add_argument("--threads", type=int, default=8)
+    args = ap.parse_args(argv)
+    settings = Settings(paths=PathsSettings(data_dir=str(args.data_dir.resolve())))
+    app = create_app(settings)
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    try:
+        from waitress import serve
+    except ImportError:
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        print("server: werkzeug (threaded)", flush=True)
+        make_server(args.host, args.port, app, threaded=True).serve_forever()
+    else:
+        print(f"server: waitress ({args.threads} threads)", flush=True)
+        serve(app, host=args.host, port=args.port, threads=args.threads, connection_limit=256,
+              channel_timeout=600, ident="bench")
+
+
+if __name__ == "__main__":
+    main()
