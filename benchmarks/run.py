@@ -84,11 +84,27 @@ class RssSampler(threading.Thread):
         self.phase_name = "start"
         self.peaks: dict[str, dict[str, int]] = {}
         self.starts: dict[str, dict[str, int]] = {}
+        self.load: dict[str, dict] = {}  # phase -> wall, cpu of this process, load average
+        self._load_samples: list[float] = []
+        self._phase_t = (time.perf_counter(), _cpu_seconds())
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
+    def _close_phase(self) -> None:
+        wall = time.perf_counter() - self._phase_t[0]
+        cpu = _cpu_seconds() - self._phase_t[1]
+        samples = self._load_samples or [os.getloadavg()[0]]
+        self.load[self.phase_name] = {
+            "wall_s": round(wall, 2), "runner_cpu_s": round(cpu, 2),
+            "runner_cpu_share": round(cpu / wall, 2) if wall > 0 else None,
+            "loadavg_1m_mean": round(sum(samples) / len(samples), 2), "loadavg_1m_max": round(max(samples), 2),
+        }
+        self._load_samples = []
+        self._phase_t = (time.perf_counter(), _cpu_seconds())
+
     def phase(self, name: str) -> None:
         with self._lock:
+            self._close_phase()
             self.phase_name = name
             self.starts[name] = {k: v for k, v in ((k, _rss_bytes(p)) for k, p in self.pids.items()) if v}
             self.peaks.setdefault(name, dict(self.starts[name]))
@@ -101,8 +117,12 @@ class RssSampler(threading.Thread):
                 self.pids[label] = pid
 
     def run(self) -> None:
+        tick = 0
         while not self._stop.wait(self.interval):
+            tick += 1
             with self._lock:
+                if tick % 20 == 0:
+                    self._load_samples.append(os.getloadavg()[0])
                 peaks = self.peaks.setdefault(self.phase_name, {})
                 for label, pid in list(self.pids.items()):
                     rss = _rss_bytes(pid)
@@ -110,12 +130,22 @@ class RssSampler(threading.Thread):
                         peaks[label] = rss
 
     def stop(self) -> None:
+        with self._lock:
+            self._close_phase()
         self._stop.set()
+
+    def load_of(self, phases: list[str]) -> dict:
+        return {p: self.load[p] for p in phases if p in self.load}
 
     def mb(self, phases: list[str], label: str = "runner") -> dict:
         peak = max((self.peaks.get(p, {}).get(label, 0) for p in phases), default=0)
         start = self.starts.get(phases[0], {}).get(label, 0) if phases else 0
         return {"peak_mb": round(peak / 2**20, 1), "at_start_mb": round(start / 2**20, 1)}
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -139,6 +169,7 @@ def latency_tables(per_query: list[dict]) -> dict:
     out = {"overall": summarise([r["ms"] for r in ok]),
            "by_kind": {k: summarise([r["ms"] for r in ok if r["kind"] == k]) for k in KINDS},
            "repeat": summarise([r["repeat_ms"] for r in ok if "repeat_ms" in r]),
+           "repeat_first_run": summarise([r["ms"] for r in ok if "repeat_ms" in r]),
            "zero_hits": sum(1 for r in ok if r.get("total") == 0),
            "errors": sum(1 for r in per_query if "error" in r)}
     return out
@@ -158,7 +189,7 @@ def run_mix(engine, mix, facets_all: bool, budget: float, repeat_every: int) -> 
             t = time.perf_counter()
             rec["total"] = engine.search(q, want)
             rec["ms"] = (time.perf_counter() - t) * 1e3
-            if repeat_every and q.id % repeat_every == 0:
+            if repeat_every and (q.id // len(KINDS)) % repeat_every == 0:  # whole rounds: every kind
                 t = time.perf_counter()
                 engine.search(q, want)
                 rec["repeat_ms"] = (time.perf_counter() - t) * 1e3
@@ -179,7 +210,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float, sampler: RssSampler, log_path: Path) -> dict:
+def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float, sampler: RssSampler, log_path: Path,
+             keep_log: Path | None = None) -> dict:
     port = free_port()
     with log_path.open("wb") as server_log:
         proc = subprocess.Popen(
@@ -254,7 +286,13 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
         wall = time.perf_counter() - started
         done = sum(1 for r in per_query if "ms" in r)
         per_query.sort(key=lambda r: r["id"])
-        return {"clients": clients, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
+        server_errors: list[str] = []
+        if any("error" in r for r in per_query) and keep_log:
+            shutil.copyfile(log_path, keep_log)
+            text = log_path.read_text(errors="replace")
+            server_errors = [f"server log kept as {keep_log.name}"] + [
+                "Traceback" + block[:3000] for block in text.split("Traceback")[1:3]]
+        return {"server_errors": server_errors,"clients": clients, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
                 "partial": stopped[0], "budget_s": budget, "open_s": round(open_s, 3),
                 "throughput_qps": round(done / wall, 2) if wall else None,
                 **latency_tables(per_query), "per_query": per_query}
@@ -413,6 +451,8 @@ def worker(args) -> None:
             log(f"[{size}] {name}: ERROR: {entry['error']}")
         finally:
             entry["rss"] = sampler.mb([f"{name}_build", f"{name}_query"])
+            sampler.phase(f"{name}_done")
+            entry["load"] = sampler.load_of([f"{name}_build", f"{name}_query"])
             save()
 
     ours = OurService(ours_dir)
@@ -427,17 +467,22 @@ def worker(args) -> None:
         log(f"[{size}] ours_http: {args.clients} clients")
         try:
             entry["queries"] = run_http(ours_dir, mix, args.portal, args.clients, args.query_budget, sampler,
-                                        work / "server.log")
+                                        work / "server.log", out / f"server-{size}{suffix}.log")
             q = entry["queries"]
             log(f"[{size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
                 f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
             if q["partial"]:
                 entry["notes"].append(f"query budget {args.query_budget:.0f} s reached after {q['ran']} of {q['of']} requests")
+            if q["errors"]:
+                failed = [f"{r['id']} ({r['kind']})" for r in q["per_query"] if "error" in r]
+                entry["notes"].append(f"server errors on queries {', '.join(failed)}; see server-{size}{suffix}.log")
         except Exception as exc:  # noqa: BLE001
             entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
             log(f"[{size}] ours_http: ERROR: {entry['error']}")
         entry["rss"] = sampler.mb(["ours_http"], "server")
         entry["client_rss"] = sampler.mb(["ours_http"], "runner")
+        sampler.phase("ours_http_done")
+        entry["load"] = sampler.load_of(["ours_http"])
         save()
     ours.close()
     if "ours" not in engines:
@@ -458,6 +503,8 @@ def worker(args) -> None:
         del engine
         gc.collect()
 
+    sampler.phase("end")
+    result["load_by_phase"] = sampler.load
     result["ratios"] = ratios(result)
     result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -532,6 +579,16 @@ ENGINE_LABELS = {
 }
 
 
+def _load_cell(e: dict, name: str) -> str:
+    load = e.get("load") or {}
+    phase = load.get("ours_http" if name == "ours_http" else f"{name}_query")
+    if not phase:
+        return "–"
+    if name == "ours_http":
+        return f"{phase['loadavg_1m_mean']:.1f}"
+    return f"{phase['loadavg_1m_mean']:.1f} ({phase['runner_cpu_share']:.2f})"
+
+
 def write_summary(out: Path) -> Path:
     results = []
     for path in sorted(out.glob("results-*.json")):
@@ -562,9 +619,9 @@ def write_summary(out: Path) -> Path:
                          f"corpus {c.get('sources')}, mean title {c.get('mean_title_words')} words, "
                          f"description {c.get('mean_description_words')} words; generated in {c.get('seconds')} s.")
         lines += ["", "## Summary", "",
-                  "| docs | engine | build docs/s | index MB | p50 | p95 | p99 | faceted p50 | faceted p95 | repeat p50 | "
-                  "throughput q/s | peak RSS MB | queries run | notes |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| docs | engine | build docs/s | index MB | p50 | p95 | p99 | faceted p50 | faceted p95 | repeat p50 (first run) | "
+                  "throughput q/s | peak RSS MB | queries run | load avg (CPU share) | notes |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             for name in ENGINES:
                 e = r["engines"].get(name)
@@ -574,7 +631,7 @@ def write_summary(out: Path) -> Path:
                 notes = list(e.get("notes", []))
                 if e.get("error"):
                     notes.append("error: " + e["error"])
-                if qs.get("errors"):
+                if qs.get("errors") and name != "ours_http":
                     notes.append(f"{qs['errors']} queries failed")
                 thr = qs.get("throughput_qps")
                 if thr is None and qs.get("overall", {}).get("mean"):
@@ -585,15 +642,21 @@ def write_summary(out: Path) -> Path:
                     fmt_num(_get(e, "build", "docs_per_s")), fmt_num(_get(e, "build", "index_mb"), 1),
                     fmt_ms(_get(qs, "overall", "p50")), fmt_ms(_get(qs, "overall", "p95")), fmt_ms(_get(qs, "overall", "p99")),
                     fmt_ms(_get(qs, "by_kind", "faceted", "p50")), fmt_ms(_get(qs, "by_kind", "faceted", "p95")),
-                    fmt_ms(_get(qs, "repeat", "p50")), fmt_num(thr, 1),
+                    (f"{fmt_ms(_get(qs, 'repeat', 'p50'))} ({fmt_ms(_get(qs, 'repeat_first_run', 'p50'))})"
+                     if _get(qs, "repeat", "n") else "–"), fmt_num(thr, 1),
                     fmt_num(_get(e, "rss", "peak_mb")),
                     f"{qs.get('ran', '–')}/{qs.get('of', '–')}",
+                    _load_cell(e, name),
                     "; ".join(notes).replace("|", "/") or "",
                 ]) + " |")
         lines += ["", "Throughput: HTTP = requests completed per second with all clients busy; in-process = 1 / mean "
                   "latency of one sequential caller. Peak RSS: the benchmark process during that engine's build and "
                   "queries (it also holds what earlier phases left), for HTTP the server process alone. "
-                  "Repeat: the same query again straight after (every 4th query of the mix).", "",
+                  "Repeat: the same query again straight after, for every 4th round of the mix (all kinds); in brackets the "
+                  "first-run p50 of those same queries. Load avg: mean 1-minute load average of the machine during "
+                  "the query phase (2 CPUs: above 2 means processes queued for a core); CPU share: CPU seconds of "
+                  "the benchmark process ÷ wall seconds, about 1.0 for an undisturbed single-threaded phase, lower "
+                  "when other work on the machine took the core (`load_by_phase` in the JSON has every phase).", "",
                   "## Latency by query kind (p50 / p95, ms)", "",
                   "| docs | engine | " + " | ".join(KINDS) + " |", "|---|---|" + "---|" * len(KINDS)]
         for r in results:

@@ -13,12 +13,14 @@ from time import monotonic
 import click
 import orjson
 
+from bioimage_search.cli_dump import dump
 from bioimage_search.config import ConfigError, Settings, load_settings
+from bioimage_search.pipeline import JobBusyError, harvest_source
 from bioimage_search.progress import progress
-from bioimage_search.sources import FACTORIES, build_harvester
-from harvesters.base import RunSummary, run_harvest
+from bioimage_search.sources import FACTORIES
+from harvesters.base import RunSummary
 from harvesters.store import RecordStore, StoreError
-from indexer.builder import IndexBusyError, full_build, update
+from indexer.builder import BuildRejectedError, IndexBusyError, full_build, update
 from indexer.generations import NoIndexError
 from query.errors import QuerySyntaxError
 from query.params import ParamError, parse_search_params
@@ -52,14 +54,12 @@ def harvest() -> None:
 
 
 def _harvest_source(settings: Settings, source: str, location: str | None, full: bool) -> RunSummary:
-    harvester = build_harvester(settings, source, location)
-    with _store(settings) as store, progress(f"harvest {source}") as tick:
+    # The pipeline holds the source's harvest lock and records a store failure as a failed run.
+    with progress(f"harvest {source}") as tick:
         try:
-            return run_harvest(harvester, store, full=full, on_record=tick)
-        except StoreError as exc:
+            return harvest_source(settings, source, location, full=full, on_record=tick)
+        except (StoreError, JobBusyError) as exc:
             raise click.ClickException(str(exc)) from exc
-        finally:
-            harvester.close()
 
 
 def _harvest_command(source: str) -> click.Command:
@@ -103,10 +103,10 @@ def index(settings: Settings, full: bool) -> None:
     with _store(settings) as store, progress("index") as tick:
         try:
             if full:
-                summary = full_build(store, settings.index_dir, keep=settings.index.keep_generations, limitmb=settings.index.writer_memory_mb, on_record=tick)
+                summary = full_build(store, settings.index_dir, keep=settings.index.keep_generations, limitmb=settings.index.writer_memory_mb, min_fraction=settings.index.min_fraction, on_record=tick)
             else:
                 summary = update(store, settings.index_dir, keep=settings.index.keep_generations)
-        except IndexBusyError as exc:
+        except (IndexBusyError, BuildRejectedError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(summary.line(), err=True)
 
@@ -157,16 +157,28 @@ def search(settings: Settings, query: str, as_json: bool, page: int, page_size: 
 
 @main.command()
 @click.option("--host", help="Address to listen on (default from config).")
-@click.option("--port", type=int, help="Port (default from config).")
+@click.option("--port", type=int, help="Port (default from config; 0 picks a free one).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Web processes sharing the port.")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Request threads per process.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    """Serve the API and portal."""
-    from werkzeug.serving import run_simple
-
-    from web import create_app
+def serve(settings: Settings, host: str | None, port: int | None, workers: int, threads: int) -> None:
+    """Serve the API and portal with waitress; also runs the scheduler when [scheduler]
+    enabled and no other process holds <data_dir>/scheduler.lock."""
+    from bioimage_search.serving import serve as run_server
 
     host = host or settings.server.host
-    port = port or settings.server.port
-    click.echo(f"serving on http://{host}:{port}/", err=True)
-    run_simple(host, port, create_app(settings), threaded=True, use_reloader=False)
+    port = settings.server.port if port is None else port
+    try:
+        run_server(settings, host, port, workers=workers, threads=threads, echo=lambda line: click.echo(line, err=True))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("serve: stopped", err=True)
+
+
+main.add_command(dump)
+
+
+from bioimage_search.cli_ops import COMMANDS as _OPS_COMMANDS  # noqa: E402  schedule, status, rollback
+
+for _command in _OPS_COMMANDS:
+    main.add_command(_command)

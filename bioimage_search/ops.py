@@ -78,6 +78,7 @@ def generation_status(index_dir: Path, store_seq: int | None = None) -> dict | N
         "created": meta.get("created"),
         "updated": meta.get("updated"),
         "age_seconds": _age(meta.get("created")),
+        "update_age_seconds": _age(meta.get("updated")),
         "documents": meta.get("doc_count"),
         "per_source": meta.get("per_source", {}),
         "size_bytes": disk_size(live.path),

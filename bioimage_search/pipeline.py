@@ -69,8 +69,12 @@ def exclusive_lock(path: Path, busy_message: str) -> Iterator[None]:
 
     The kernel releases an flock when its process dies, so a killed job never leaves a
     lock behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as exc:  # the data directory is not writable: the store will not be either
+        raise StoreError(f"cannot create the lock {path}: {exc.strerror or exc}") from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -123,7 +127,7 @@ def harvest_source(
                     _mark_interrupted(store, harvester.name)
                     return run_harvest(harvester, store, full=full, on_record=on_record)
                 except (StoreError, sqlite3.Error) as exc:
-                    message = f"record store write failed: {exc}"
+                    message = f"record store write failed: {_root_cause(exc)}"
                     _record_failure(settings, harvester.name, message)
                     raise StoreError(f"harvest {source}: {message}") from exc
                 except Exception as exc:  # a harvester bug: the run must not stay 'running'
@@ -139,6 +143,18 @@ def _mark_interrupted(store: RecordStore, name: str) -> None:
     for run_id in stale:
         store.finish_run(run_id, "interrupted", {}, "the harvest process ended before the run finished")
         log.warning("harvest run %s of %s was interrupted (its process died); marked so", run_id, name)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first store error in the chain: after SQLITE_FULL SQLite has already rolled the
+    transaction back, so the store's own ROLLBACK fails ('no transaction is active') and
+    that second error would otherwise hide the real one."""
+    cause, seen = exc, []
+    while cause is not None and len(seen) < 20:
+        if isinstance(cause, (sqlite3.Error, StoreError)):
+            seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return str(seen[-1] if seen else exc)
 
 
 def _record_failure(settings: Settings, name: str, message: str) -> None:

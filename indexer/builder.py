@@ -92,7 +92,8 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
             raise IndexBusyError(f"another process is writing the index in {index_dir}") from None
         try:
             for name in clear_stale_locks(index_dir):
-                log.warning("removed the stale Whoosh lock %s (its writer is gone)", name)
+                # whoosh3's lock is an flock (released when its holder dies) but the file stays.
+                log.debug("removed the stale Whoosh lock file %s (no writer holds it)", name)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

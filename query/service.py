@@ -241,16 +241,14 @@ class SearchService:
         searcher = self._current().searcher
         return {"accession": record.accession, "outbound": links.outbound(searcher, record), "inbound": links.inbound(searcher, record)}
 
-    def files(self, accession: str, limit: int = 100, offset: int = 0) -> list[dict]:
-        """A page of a dataset's file rows."""
-        rows = []
-        for index, row in enumerate(self._store().iter_files(accession)):
-            if index >= offset + limit:
-                break
-            if index >= offset:
-                rows.append(row.model_dump())
-        return rows
+    def search_files(self, accession: str, args) -> dict:
+        """File-level search inside one dataset (query/files.py): ``args`` maps URL parameter
+        names to lists of values. NotFoundError if no live dataset has that accession,
+        ParamError for a bad parameter."""
+        from query.files import parse_file_params, search_files
 
+        record = self.dataset(accession)
+        return search_files(self._store(), record.accession, parse_file_params(args))
 
 def _text(key) -> str:
     return key.decode() if isinstance(key, bytes) else str(key)

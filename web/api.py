@@ -11,7 +11,9 @@ from flask import Blueprint, current_app, jsonify, request
 from query.body import parse_search_body
 from query.params import parse_search_params
 from query.service import SearchService
+from query import jsonld, rocrate
 from web.errors import ApiError
+from web.partners import site as public_site
 
 api = Blueprint("api", __name__)
 MAX_FILE_PAGE = 1000
@@ -49,19 +51,54 @@ def search_json():
 
 @api.get("/api/v1/datasets/<accession>")
 def dataset(accession: str):
-    """The full normalised record of one dataset."""
+    """The full normalised record of one dataset; schema.org JSON-LD instead when the client
+    prefers ``Accept: application/ld+json`` (``profile=gide``: the GIDE RO-Crate)."""
     record = service().dataset(accession)
-    return envelope(record.model_dump(mode="json"), accession=record.accession)
+    if _prefers_jsonld():
+        return _jsonld(record)
+    response = envelope(record.model_dump(mode="json"), accession=record.accession)
+    response.vary.add("Accept")
+    return response
+
+
+@api.get("/api/v1/datasets/<accession>.jsonld")
+def dataset_jsonld(accession: str):
+    """The dataset as schema.org/Bioschemas JSON-LD (``profile=gide``: the GIDE RO-Crate)."""
+    return _jsonld(service().dataset(accession))
+
+
+@api.get("/api/v1/datasets/<accession>/ro-crate")
+def dataset_ro_crate(accession: str):
+    """The dataset's GIDE-profile RO-Crate metadata (ro-crate-metadata.json)."""
+    return _jsonld(service().dataset(accession), "gide")
+
+
+JSONLD_PROFILES = {"schema.org": jsonld.dataset, "bioschemas": jsonld.dataset, "gide": rocrate.gide_crate}
+
+
+def _prefers_jsonld() -> bool:
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", jsonld.MEDIA_TYPE]) == jsonld.MEDIA_TYPE and accept[jsonld.MEDIA_TYPE] > accept["application/json"]
+
+
+def _jsonld(record, profile: str | None = None):
+    profile = profile or request.args.get("profile", "schema.org")
+    if profile not in JSONLD_PROFILES:
+        raise ApiError(400, "invalid_parameter", f"unknown profile {profile!r}; use {', '.join(JSONLD_PROFILES)}", "profile")
+    body = current_app.json.dumps(JSONLD_PROFILES[profile](record, public_site()))
+    response = current_app.response_class(body, mimetype=jsonld.MEDIA_TYPE)
+    response.vary.add("Accept")
+    return response
 
 
 @api.get("/api/v1/datasets/<accession>/files")
 def dataset_files(accession: str):
-    """A page of a dataset's files (``offset``, ``limit``)."""
-    record = service().dataset(accession)
-    offset = _int_arg("offset", 0, 0, 10**9)
-    limit = _int_arg("limit", 100, 1, MAX_FILE_PAGE)
-    rows = service().files(record.accession, limit=limit, offset=offset)
-    return envelope(rows, accession=record.accession, total=record.file_count, offset=offset, limit=limit)
+    """Search one dataset's files: ``query``, ``format``, ``component``, ``attr.<name>``,
+    ``size.gte``/``size.lte``, ``sortBy``/``sortOrder``, ``page``/``pageSize`` (``offset``/``limit``
+    as aliases); the page of rows, the exact total and multi-select facets."""
+    result = service().search_files(accession, request.args.to_dict(flat=False))
+    return envelope(result, accession=result["accession"], total=result["totalHits"],
+                    page=result["page"], pageSize=result["pageSize"])
 
 
 @api.get("/api/v1/datasets/<accession>/links")

@@ -10,7 +10,11 @@ from web.errors import register_error_handlers
 from web.suggest_api import suggest_api
 from web.json_provider import OrjsonProvider
 from web.oai import oai
+from web.sitemaps import sitemaps
+from web.dumps import dumps
+from web.biostudies import biostudies
 from web.portal import portal
+from web.status_api import status_api
 
 
 def create_app(settings, service: SearchService | None = None) -> Flask:
@@ -23,5 +27,9 @@ def create_app(settings, service: SearchService | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(suggest_api)
     app.register_blueprint(oai)
+    app.register_blueprint(sitemaps)
+    app.register_blueprint(dumps)
+    app.register_blueprint(biostudies)
     app.register_blueprint(portal)
+    app.register_blueprint(status_api)
     return app

@@ -291,21 +291,36 @@ def dataset(accession: str):
 
 @portal.get("/status")
 def status():
-    """The operator view: the live generation, counts, the last runs and their errors."""
-    svc = service()
+    """The operator view: the live generation, counts, the last runs and their errors, builds
+    and the schedule (the report of /api/v1/status when the app has its operations side)."""
+    ops = current_app.extensions.get("ops")
+    report = ops.status() if ops is not None else _status_from_store(service())
+    runs = sorted((dict(run, resource=source["record_source"]) for source in report["sources"] for run in source["runs"]),
+                  key=lambda run: run["id"], reverse=True)
+    return render_template("status.html", report=report, runs=runs)
+
+
+def _status_from_store(svc: SearchService) -> dict:
+    """The same report's shape from the record store and the live generation alone."""
+    with RecordStore(svc.store_path) as store:
+        live = store.count_by_source()
+        names = list(dict.fromkeys([*SOURCES, *live, *(run["source"] for run in store.runs(limit=200))]))
+        sources = []
+        for name in names:
+            runs = store.runs(name, limit=5)
+            for run in runs:
+                run["errors"] = store.errors(run["id"], limit=10)
+            sources.append({"name": name, "record_source": name, "runs": runs, "schedule": None})
+        seq = store.current_seq()
     try:
         generation = svc.generation()
-        live = {"name": generation.name, **generation.meta}
+        meta = generation.meta
+        current = {"name": generation.name, "created": meta.get("created"), "updated": meta.get("updated"),
+                   "documents": meta.get("doc_count"), "per_source": meta.get("per_source", {}),
+                   "last_seq": meta.get("last_seq"), "changes_not_indexed": max(0, seq - int(meta.get("last_seq", 0)))}
     except NoIndexError:
-        live = None
-    with RecordStore(svc.store_path) as store:
-        runs = store.runs(limit=30)
-        errors = store.errors(limit=50)
-        counts = store.count_by_source()
-    latest = {}
-    for run in runs:
-        latest.setdefault(run["source"], run)
-    return render_template("status.html", live=live, runs=runs, latest=latest, errors=errors, counts=counts)
+        current = None
+    return {"generation": current, "store": {"live_records": live, "seq": seq}, "sources": sources, "builds": [], "scheduler": None}
 
 
 # -- errors and template helpers ---------------------------------------------------------

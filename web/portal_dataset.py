@@ -8,11 +8,8 @@ import re
 import orjson
 
 from harvesters.records import Record
-
-try:  # the JSON-LD serialisation of a record, where query/jsonld.py provides it
-    from query import jsonld as _jsonld
-except ImportError:  # pragma: no cover - depends on what is installed alongside
-    _jsonld = None
+from query import jsonld
+from web.partners import site
 
 LINK_PATTERNS = {
     "doi": "https://doi.org/{}",
@@ -34,12 +31,27 @@ def view(svc, record: Record) -> dict:
     links = svc.links(record.accession)
     return {
         "record": record,
-        "outbound": [dict(item, href=link_url(item)) for item in links["outbound"]],
-        "inbound": links["inbound"],
+        "linked": linked_datasets(links),
+        "external": [dict(item, href=link_url(item)) for item in links["outbound"] if not item.get("record")],
         "downloads": downloads(record),
         "jsonld": dataset_jsonld(record),
         "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", record.description or "") if p.strip()],
     }
+
+
+def linked_datasets(links: dict) -> list[dict]:
+    """Datasets we hold that this one cites or that cite it, once each, with the direction."""
+    found: dict[str, dict] = {}
+    for item in links["outbound"]:
+        if item.get("record"):
+            found.setdefault(item["record"]["accession"], dict(item["record"], cites=False, cited=False))["cited"] = True
+    for item in links["inbound"]:
+        summary = {k: item[k] for k in ("accession", "title", "source")}
+        found.setdefault(item["accession"], dict(summary, cites=False, cited=False))["cites"] = True
+    for item in found.values():
+        item["relation"] = ("linked both ways" if item["cites"] and item["cited"]
+                            else "cites this dataset" if item["cites"] else "cited by this dataset")
+    return sorted(found.values(), key=lambda item: (item["source"], item["accession"]))
 
 
 def link_url(link: dict) -> str | None:
@@ -85,33 +97,8 @@ def downloads(record: Record) -> list[dict]:
 
 
 def dataset_jsonld(record: Record) -> dict:
-    """The record as schema.org JSON-LD: query/jsonld.py's serialisation when present,
-    else a minimal Dataset."""
-    for name in ("record_jsonld", "dataset_jsonld", "to_jsonld", "jsonld"):
-        function = getattr(_jsonld, name, None)
-        if callable(function):
-            return function(record)
-    return _minimal_jsonld(record)
-
-
-def _minimal_jsonld(record: Record) -> dict:
-    data = {
-        "@context": "https://schema.org",
-        "@type": "Dataset",
-        "@id": f"https://doi.org/{record.doi}" if record.doi else None,
-        "identifier": record.doi and f"https://doi.org/{record.doi}" or record.accession,
-        "name": record.title,
-        "description": record.description or record.title,
-        "datePublished": record.release_date,
-        "keywords": record.keywords or None,
-        "license": record.license.url or record.license.name if record.license else None,
-        "creator": [
-            {"@type": "Person", "name": a.name, **({"@id": f"https://orcid.org/{a.orcid}"} if a.orcid else {})}
-            for a in record.authors
-        ] or None,
-        "isAccessibleForFree": True,
-    }
-    return {k: v for k, v in data.items() if v is not None}
+    """The record as schema.org / Bioschemas JSON-LD (query/jsonld.py), with our public URLs."""
+    return jsonld.dataset(record, site())
 
 
 def jsonld_script(data: dict) -> str:
@@ -121,4 +108,4 @@ def jsonld_script(data: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-__all__ = ["view", "link_url", "downloads", "dataset_jsonld", "jsonld_script"]
+__all__ = ["view", "linked_datasets", "link_url", "downloads", "dataset_jsonld", "jsonld_script"]

@@ -167,8 +167,9 @@ def test_dataset_record(client):
     assert record["file_count"] > 0 and record["total_size_bytes"] > 0
     assert "TIFF" in record["file_formats"]
     _, files = get(client, "/api/v1/datasets/S-BIAD1492/files?limit=5")
-    assert len(files["data"]) == 5 and files["meta"]["total"] == record["file_count"]
-    assert files["data"][0]["path"].startswith("BBBC024/")
+    assert len(files["data"]["files"]) == 5 and files["meta"]["total"] == record["file_count"]
+    assert files["data"]["totalHits"] == record["file_count"]
+    assert files["data"]["files"][0]["path"].startswith("BBBC024/")
 
 
 def _walk(nodes, depth=0):

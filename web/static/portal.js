@@ -87,6 +87,13 @@
       return typeof s.count === "number" ? label + " · " + s.count : label;
     }
 
+    function spoken(s) {
+      var kind = s.kind === "facet" ? (titles[s.facet] || s.facet || "Filter") + " filter"
+        : s.kind === "title" ? "Dataset title" : "Search term";
+      var count = typeof s.count === "number" ? ", " + s.count + (s.count === 1 ? " dataset" : " datasets") : "";
+      return (s.label || s.text) + ", " + kind + count;
+    }
+
     function normalise(body) {
       if (!body) return [];
       var data = body.data !== undefined ? body.data : body;
@@ -110,15 +117,12 @@
         var text = document.createElement("span");
         text.className = "s-text";
         text.textContent = s.label || s.text;
-        var sep = document.createElement("span");
-        sep.className = "visually-hidden";
-        sep.textContent = ", ";
         var kind = document.createElement("span");
         kind.className = "s-kind" + (s.kind === "facet" ? " facet" : "");
         kind.textContent = kindLabel(s);
         li.appendChild(text);
-        li.appendChild(sep);
         li.appendChild(kind);
+        li.setAttribute("aria-label", spoken(s));
         list.appendChild(li);
       });
       list.hidden = false;
