@@ -1,7 +1,8 @@
 """Searches under load while full rebuilds swap generations underneath (issue 5).
 
     python -m benchmarks.load_during_rebuild [--seconds 20] [--clients 8] [--records 3000]
-                                             [--workers 2] [--threads 8] [--out benchmarks/results]
+                                             [--workers 2] [--threads 8] [--baseline 10]
+                                             [--out benchmarks/results]
 
 K client threads search the app served by ``bioimage-search serve`` (waitress, N worker
 processes) on 127.0.0.1 while another process loops: add a few records to the store, run a
@@ -192,9 +193,22 @@ def _sample(probe: bool, status: int, body: bytes, seconds: float) -> Sample:
 # -- the run ---------------------------------------------------------------------------------------
 
 
+def run_clients(url: str, seconds: float, clients: int) -> tuple[list[Sample], float]:
+    """``clients`` threads searching for ``seconds``; their samples and the elapsed time."""
+    started = time.monotonic()
+    loops = [Client(url, started + seconds, seed=i) for i in range(clients)]
+    threads = [threading.Thread(target=c.run) for c in loops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [s for c in loops for s in c.samples], time.monotonic() - started
+
+
 def run(seconds: float = 20, clients: int = 8, records: int = 3000, workers: int = 2, threads: int = 8,
-        work_dir: Path | None = None) -> dict:
-    """Run the whole check; returns the figures (see ``check``)."""
+        work_dir: Path | None = None, baseline: float = 0) -> dict:
+    """Run the whole check; returns the figures (see ``check``). With ``baseline`` seconds,
+    the same clients first run without rebuilds, for comparison."""
     with tempfile.TemporaryDirectory(prefix="load-during-rebuild-", dir=work_dir) as tmp:
         tmp = Path(tmp)
         data = tmp / "data"
@@ -205,22 +219,21 @@ def run(seconds: float = 20, clients: int = 8, records: int = 3000, workers: int
         server, url = start_server(config, workers, threads)
         log_path = tmp / "generations.jsonl"
         try:
-            started = time.monotonic()
+            idle = run_clients(url, baseline, clients) if baseline else None
             rebuilder = subprocess.Popen([sys.executable, "-m", "benchmarks.load_during_rebuild", "--rebuild-loop", str(data),
                                           "--until", str(time.time() + seconds), "--log", str(log_path)], cwd=ROOT)
-            loops = [Client(url, started + seconds, seed=i) for i in range(clients)]
-            threads_ = [threading.Thread(target=c.run) for c in loops]
-            for t in threads_:
-                t.start()
-            for t in threads_:
-                t.join()
+            samples, elapsed = run_clients(url, seconds, clients)
             rebuilder.wait(max(60, seconds * 3))
-            elapsed = time.monotonic() - started
         finally:
             stop(server)
         builds = [initial] + [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    samples = [s for c in loops for s in c.samples]
-    return check(samples, builds, elapsed, dict(seconds=seconds, clients=clients, records=records, workers=workers, threads=threads))
+    params = dict(seconds=seconds, clients=clients, records=records, workers=workers, threads=threads, baseline=baseline)
+    result = check(samples, builds, elapsed, params)
+    result["load_average_1min_after"] = round(os.getloadavg()[0], 2)  # other work on the machine skews the figures
+    result["cpus"] = os.cpu_count()
+    if idle:
+        result["baseline"] = check(idle[0], builds[:1], idle[1], params)
+    return result
 
 
 def check(samples: list[Sample], builds: list[dict], elapsed: float, params: dict) -> dict:
@@ -264,18 +277,27 @@ def write_results(result: dict, out: Path) -> None:
     """load_during_rebuild.json and a Markdown table."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "load_during_rebuild.json").write_text(json.dumps(result, indent=2) + "\n")
-    p, lat = result["params"], result["latency_ms"]
+    p = result["params"]
+    rows = [("no rebuild (baseline)", result["baseline"])] if result.get("baseline") else []
+    rows.append(("during rebuilds", result))
+    table = "".join(
+        f"| {name} | {r['requests']} | {r['failed']} | {r['inconsistent']} | {r['unknown_generation']} | "
+        f"{r['requests_per_second']} | {r['latency_ms'].get('p50')} | {r['latency_ms'].get('p95')} | "
+        f"{r['latency_ms'].get('p99')} | {r['latency_ms'].get('max')} |\n"
+        for name, r in rows
+    )
     (out / "load_during_rebuild.md").write_text(
         "# Searches during full rebuilds\n\n"
-        f"{p['clients']} client threads, {p['seconds']} s, `bioimage-search serve --workers {p['workers']} --threads {p['threads']}` "
-        f"on 127.0.0.1; a separate process rebuilt and swapped the index continuously "
-        f"({result['documents'][0]}→{result['documents'][1]} documents).\n\n"
-        "| requests | failed | inconsistent | unknown generation | req/s | p50 ms | p95 ms | p99 ms | max ms | rebuilds (swaps) | median rebuild s | generations seen |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        f"| {result['requests']} | {result['failed']} | {result['inconsistent']} | {result['unknown_generation']} | "
-        f"{result['requests_per_second']} | {lat.get('p50')} | {lat.get('p95')} | {lat.get('p99')} | {lat.get('max')} | "
-        f"{result['rebuilds']} | {result['rebuild_seconds_median']} | {result['generations_seen']} |\n\n"
-        f"Verdict: {'PASSED' if result['passed'] else 'FAILED'}.\n"
+        f"{p['clients']} client threads on 127.0.0.1 against `bioimage-search serve --workers {p['workers']} "
+        f"--threads {p['threads']}` (waitress), {p['records']} records; for {p['seconds']:g} s a separate process "
+        f"rebuilt and swapped the index continuously: {result['rebuilds']} rebuilds (median "
+        f"{result['rebuild_seconds_median']} s), {result['generations_seen']} generations seen by the clients, "
+        f"{result['documents'][0]}→{result['documents'][1]} documents. Latencies in ms.\n\n"
+        "| phase | requests | failed | inconsistent | unknown generation | req/s | p50 | p95 | p99 | max |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+        f"{table}\n"
+        f"Verdict: {'PASSED' if result['passed'] else 'FAILED'} (no failed request, every response from one live generation).\n"
+        f"Machine: {result['cpus']} CPUs, 1-minute load average {result['load_average_1min_after']} at the end.\n"
     )
 
 
@@ -286,6 +308,7 @@ def main(argv=None) -> int:
     ap.add_argument("--records", type=int, default=3000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--baseline", type=float, default=10, help="seconds of the same load without rebuilds first")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--rebuild-loop", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--until", type=float, help=argparse.SUPPRESS)
@@ -294,7 +317,7 @@ def main(argv=None) -> int:
     if args.rebuild_loop:
         rebuild_loop(args.rebuild_loop, args.until, args.log)
         return 0
-    result = run(args.seconds, args.clients, args.records, args.workers, args.threads)
+    result = run(args.seconds, args.clients, args.records, args.workers, args.threads, baseline=args.baseline)
     write_results(result, args.out)
     print(json.dumps(result, indent=2))
     return 0 if result["passed"] else 1

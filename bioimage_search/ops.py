@@ -10,6 +10,7 @@ same report.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from collections import Counter
@@ -156,7 +157,7 @@ class Jobs:
         if kind == "harvest" and source not in FACTORIES:
             raise UnknownSourceError(source)
         self.dir.mkdir(parents=True, exist_ok=True)
-        job = {"id": secrets.token_hex(8), "kind": kind, "source": source, "status": "queued", "created": _now(),
+        job = {"id": secrets.token_hex(8), "kind": kind, "source": source, "status": "queued", "created": _now(), "pid": os.getpid(),
                "started": None, "ended": None, "stage": None, "records": 0, "result": None, "error": None}
         self._save(job)
         threading.Thread(target=self._run, args=(job,), name=f"job-{job['id']}", daemon=True).start()
@@ -168,9 +169,12 @@ class Jobs:
         if not job_id.isalnum():
             return None
         try:
-            return orjson.loads((self.dir / f"{job_id}.json").read_bytes())
+            job = orjson.loads((self.dir / f"{job_id}.json").read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return None
+        if not job["ended"] and not _alive(job.get("pid")):
+            job.update(status="interrupted", error="the process running this job has stopped")
+        return job
 
     def _run(self, job: dict) -> None:
         job.update(status="running", started=_now())
@@ -222,6 +226,14 @@ class _Progress:
         if force or monotonic() - self.saved > 0.5:
             self.saved = monotonic()
             self.jobs._save(dict(self.job))
+
+
+def _alive(pid: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, TypeError):
+        return False
+    return True
 
 
 def _now() -> str:

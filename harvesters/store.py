@@ -10,7 +10,7 @@ File rows carry what file-level search (query/files.py) needs, written by
 KEY (stable under VACUUM, the key of everything below); ``file_attributes`` is the
 normalised attribute table (one row per file and attribute, clustered on
 ``(accession, name, value, file_id)``); ``files_fts`` is a contentless FTS5 index
-(detail=none, 2- and 3-character prefix indexes) over path + attribute values keyed by
+(detail=none, prefix indexes for 2 to 8 characters) over path + attribute values keyed by
 ``files.id``; ``file_sets`` holds one row per dataset with a version that changes on every
 replacement (the cache key of the in-memory file index), the id range and the attribute
 names by frequency. Stores written before these tables existed are migrated on open.
@@ -96,7 +96,7 @@ FILE_SEARCH_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS file_attributes (file_id INTEGER NOT NULL, accession TEXT NOT NULL, "
     "name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (accession, name, value, file_id)) WITHOUT ROWID",
     "CREATE VIRTUAL TABLE IF NOT EXISTS files_fts USING fts5(body, content='', detail='none', "
-    "prefix='2 3', tokenize='unicode61 remove_diacritics 2')",
+    "prefix='2 3 4 5 6 7 8', tokenize='unicode61 remove_diacritics 2')",
     "CREATE TABLE IF NOT EXISTS file_sets (accession TEXT PRIMARY KEY, version INTEGER NOT NULL, "
     "count INTEGER NOT NULL, first_id INTEGER, last_id INTEGER, attribute_names BLOB)",
 )

@@ -54,6 +54,7 @@ MEASUREMENTS
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import sqlite3
@@ -64,6 +65,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
+from itertools import compress
 from operator import and_, itemgetter
 from pathlib import Path
 
@@ -84,11 +86,15 @@ SIZE_OPS = ("gte", "gt", "lte", "lt")
 MAX_SIZE = 2**63 - 1
 PARAMS = ("query", "format", "component", "attr.<name>", "size.gte", "size.lte", "sortBy", "sortOrder", "page", "pageSize")
 
-ENUM_MAX = 20_000  # selections at most this large are handled row by row
+ENUM_MAX = 20_000  # selections at most this large are handled row by row,
+ENUM_ROWS_MAX = 60_000  # or this large when the smallest filter is a row list (text): no mask to reuse
 ID_LIKE_VALUES = 50_000  # more distinct values than this and than ID_LIKE_SHARE of the rows:
 ID_LIKE_SHARE = 0.5  # an identifier-like attribute (checksums, source-image paths), not counted
-MASK_CACHE_SIZE = 48  # row masks kept per dataset (1.3 MB each at 1.3 M rows)
-ENGINE_CACHE_ROWS = 4_000_000  # file rows of datasets kept in memory per process
+MASK_CACHE_BYTES = 128 * 2**20  # row masks kept per dataset (1.3 MB each at 1.3 M rows)
+WARM_BYTES = 256 * 2**20  # one-byte columns laid out in every order, built with the index
+FACET_CACHE_SIZE = 2048  # facet counts (top values) of mask-sized selections kept per dataset
+TEXT_CACHE_SIZE = 32  # text query results kept per dataset (paging through one query)
+ENGINE_CACHE_ROWS = 2_000_000  # file rows of datasets kept in memory per process (~0.4 KB each)
 CHUNK = 4096
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"  # as harvesters/store.py indexes
 
@@ -218,26 +224,33 @@ def _paging(args) -> tuple[int, int]:
 
 
 # -- the in-memory index of one dataset --------------------------------------------------
+#
+# Rows are numbered by file id (``row = id - first_id``: replace_files gives a dataset
+# consecutive ids; a migrated store may not, then ``row_of`` maps). A *space* is an order
+# of the rows (path, size ascending or descending, a dimension's values); a *mask* is a
+# row set laid out in one space: an int whose little-endian byte i is 1 when the row at
+# index i of that space is in the set.
 
 
 class _Dim:
     """One facet dimension: a code per row (0: no value), the values (code c is
     ``values[c-1]``) and the rows sorted by code (value c is ``order[starts[c]:starts[c+1]]``)."""
 
-    def __init__(self, param: str, title: str, n: int, values: list[str], postings: list[list[int]]):
-        self.param, self.title, self.id_like = param, title, False
+    id_like = False
+
+    def __init__(self, param: str, title: str, n: int, values: list[str], postings: list):
+        self.param, self.title = param, title
         self.values = values
         self.counts = [len(p) for p in postings]
-        self.codes = array("B" if len(values) < 256 else "H" if len(values) < 65536 else "I", bytes(n)) if n else array("B")
-        if self.codes.itemsize > 1:
-            self.codes = array(self.codes.typecode, [0]) * n
+        typecode = "B" if len(values) < 256 else "H" if len(values) < 65536 else "I"
+        codes = array(typecode, bytes(n)) if typecode == "B" else array(typecode, [0]) * n
         for code, positions in enumerate(postings, 1):
-            codes = self.codes
             for p in positions:
                 codes[p] = code
-        self.plane = self.codes.tobytes() if self.codes.typecode == "B" else None
+        self.codes = codes
+        self.plane = codes.tobytes() if typecode == "B" else None
         missing = n - sum(self.counts)
-        self.order = array("I", [p for p in range(n) if not self.codes[p]] if missing else [])
+        self.order = array("I", compress(range(n), (c == 0 for c in codes)) if missing else ())
         self.starts = array("I", [0, missing])
         for positions in postings:
             self.order.extend(positions)
@@ -265,7 +278,7 @@ class _IdLikeDim:
 
 
 class _Space:
-    """A row order: ``order[i]`` is the row at index i (None: path order itself)."""
+    """A row order: ``order[i]`` is the row at index i (None: row order itself)."""
 
     def __init__(self, name: str, order: array | None):
         self.name, self.order = name, order
@@ -273,6 +286,7 @@ class _Space:
         self.planes: dict[str, bytes] = {}
 
     def rank(self) -> array:
+        """Index of each row in this order."""
         if self._rank is None:
             rank = array("I", bytes(4 * len(self.order)))
             for i, p in enumerate(self.order):
@@ -311,35 +325,67 @@ class _Engine:
         self._lock = threading.Lock()
         self._masks: OrderedDict[tuple, int] = OrderedDict()
         self._spaces: dict[str, _Space] = {}
-        rel, sizes, formats, components = _base_columns(db, fs.accession, self.first_id)
-        self.n = n = len(rel)
-        self.rel_ids = rel
-        self.pos_of = array("i", [-1]) * ((max(rel) + 1) if n else 0)
-        pos_of = self.pos_of
-        for p, r in enumerate(rel):
-            pos_of[r] = p
+        self._size_prefix: dict[str, list[array]] = {}
+        self._facet_counts: OrderedDict[tuple, tuple[dict[int, int], int]] = OrderedDict()
+        self._texts: OrderedDict[str, list[int]] = OrderedDict()
+        ids, sizes, formats, components = _base_columns(db, fs.accession, self.first_id)
+        self.n = n = len(ids)
+        self.ids = ids  # id - first_id of each row
+        self.row_of: array | None = None  # id - first_id → row, when ids are not consecutive
+        if n and ids[-1] != n - 1:
+            self.row_of = array("i", [-1]) * (ids[-1] + 1)
+            for row, rel in enumerate(ids):
+                self.row_of[rel] = row
         self.sizes = sizes
         self.dims: dict[str, _Dim | _IdLikeDim] = {}
         self.dims["format"] = _label_dim("format", "Format", formats)
         self.dims["component"] = _label_dim("component", "Component", components)
         for name in fs.attribute_names:
             self.dims["attr." + name] = self._attribute_dim(db, name)
-        self._size_order: dict[bool, array] = {}
-        self._asc_sizes: array | None = None
-        self._size_dim: _Dim | None = None
+        self._spaces["row"] = _Space("row", None)
+        self._spaces["path"] = _Space("path", self._rows(db.execute(
+            "SELECT group_concat(id - ?) FROM (SELECT id FROM files WHERE accession = ? ORDER BY path, id)",
+            (self.first_id, self.accession)).fetchone()[0], keep_order=True))
+        by_path = self._spaces["path"].order
+        self.rows_in_path_order = by_path == array("I", range(n))  # file lists often come sorted
+        order = array("I", sorted(by_path, key=sizes.__getitem__))  # stable: ties in path order
+        self._spaces["size+"] = _Space("size+", order)
+        self.asc_sizes = array("q", _gather(sizes, order))
+        # reverse=True keeps equal keys in their original (path) order
+        self._spaces["size-"] = _Space("size-", array("I", sorted(by_path, key=sizes.__getitem__, reverse=True)))
+        codes = self.dims["format"].codes
+        self._spaces["format+"] = _Space("format+", array("I", sorted(by_path, key=codes.__getitem__)))
+        self._spaces["format-"] = _Space("format-", array("I", sorted(by_path, key=codes.__getitem__, reverse=True)))
+        self.size_buckets = self._size_buckets()
+        for name, dim in self.dims.items():
+            if not dim.id_like:
+                self._spaces["dim:" + name] = _Space("dim:" + name, dim.order)
+        self._warm()
 
     # -- loading
 
+    def _rows(self, ids: str | None, keep_order: bool = False) -> array:
+        """Row numbers of a comma-separated list of ``id - first_id``, sorted unless keep_order."""
+        if not ids:
+            return array("I")
+        rel = map(int, ids.split(","))
+        if self.row_of is None:
+            rows = array("I", rel)
+        else:
+            rows = array("I", (r for r in map(self.row_of.__getitem__, rel) if r >= 0))
+            if not keep_order:
+                rows = array("I", sorted(rows))
+        return rows
+
     def _attribute_dim(self, db: sqlite3.Connection, name: str):
         values, postings = [], []
-        pos = self.pos_of.__getitem__
         cur = db.execute(
             "SELECT value, group_concat(file_id - ?) FROM file_attributes WHERE accession=? AND name=? GROUP BY value",
             (self.first_id, self.accession, name),
         )
         for value, ids in cur:
             values.append(value)
-            postings.append(sorted(map(pos, map(int, ids.split(",")))))
+            postings.append(self._rows(ids))
             if len(values) > ID_LIKE_VALUES and len(values) > ID_LIKE_SHARE * self.n:
                 cur.close()
                 top = db.execute(
@@ -350,66 +396,51 @@ class _Engine:
                 return _IdLikeDim("attr." + name, name, name, [(v, c) for v, c in top])
         return _Dim("attr." + name, name, self.n, values, postings)
 
-    # -- orders
+    def _size_buckets(self) -> _Dim:
+        """Size ranks cut into 254 buckets (0: no size) as a one-byte column, so that a size
+        range is whole buckets (one translate) plus two partial ones."""
+        order, sizes, n = self.space("size+").order, self.asc_sizes, self.n
+        nulls = bisect_left(sizes, 0)
+        known = n - nulls
+        bounds = sorted({nulls + (known * b + 253) // 254 for b in range(254)} | {n})
+        postings = [array("I", sorted(order[a:b])) for a, b in zip(bounds, bounds[1:]) if b > a]
+        dim = _Dim("size", "size", n, [str(i) for i in range(len(postings))], postings)
+        dim.bucket_starts = [b for a, b in zip([None] + bounds, bounds) if a is None or b > a]
+        return dim
+
+    def _warm(self) -> None:
+        """Everything queries may need, built now rather than inside a query: the rank of
+        every row in every space and the one-byte columns laid out in every space (one
+        gather per space for up to eight columns at once)."""
+        planes = [(d.param, d.plane) for d in self.dims.values() if not d.id_like and d.plane is not None]
+        planes.append(("size", self.size_buckets.plane))
+        spaces = [s for s in self._spaces.values() if s.order is not None]
+        if self.n * len(planes) * len(spaces) > WARM_BYTES:
+            planes = planes[:max(1, WARM_BYTES // max(1, self.n * len(spaces)))]
+        for space in spaces:
+            space.rank()
+        for dim in self.dims.values():
+            if not dim.id_like:
+                self._size_prefix[dim.param] = self._size_prefix_counts(dim)
+        for start in range(0, len(planes), 8):
+            group = planes[start:start + 8]
+            packed = bytearray(8 * self.n)
+            for j, (_, plane) in enumerate(group):
+                packed[j::8] = plane
+            records = array("Q")
+            records.frombytes(packed)
+            for space in spaces:
+                moved = array("Q", _gather(records, space.order)).tobytes()
+                for j, (key, _) in enumerate(group):
+                    space.planes[key] = moved[j::8]
 
     def space(self, name: str) -> _Space:
-        space = self._spaces.get(name)
-        if space is None:
-            with self._lock:
-                space = self._spaces.get(name) or self._make_space(name)
-                self._spaces[name] = space
-        return space
-
-    def _make_space(self, name: str) -> _Space:
-        if name == "path":
-            return _Space(name, None)
-        if name in ("size+", "size-"):
-            return _Space(name, self.size_order(name == "size-"))
-        kind, _, param = name.partition(":")
-        dim = self.dims[param]
-        if kind == "dim":
-            return _Space(name, dim.order)
-        order = array("I")  # "desc:": values in descending order, rows without a value last
-        for code in range(len(dim.values), 0, -1):
-            order.extend(dim.order[dim.starts[code]:dim.starts[code + 1]])
-        order.extend(dim.order[: dim.starts[1]])
-        return _Space(name, order)
-
-    def size_order(self, descending: bool) -> array:
-        """Rows by size (no size sorts as smallest), ties in path order."""
-        order = self._size_order.get(descending)
-        if order is None:
-            order = self._size_order[descending] = array(
-                "I", sorted(range(self.n), key=self.sizes.__getitem__, reverse=descending)
-            )
-        return order
-
-    def asc_sizes(self) -> array:
-        if self._asc_sizes is None:
-            self._asc_sizes = array("q", _gather(self.sizes, self.size_order(False)))
-        return self._asc_sizes
-
-    def size_dim(self) -> _Dim:
-        """Size buckets (254 by rank, 0 for rows without a size) as a one-byte column."""
-        if self._size_dim is None:
-            order, sizes = self.size_order(False), self.asc_sizes()
-            nulls = bisect_left(sizes, 0)
-            known = self.n - nulls
-            buckets: list[list[int]] = [[] for _ in range(254)]
-            for rank in range(nulls, self.n):
-                buckets[(rank - nulls) * 254 // known].append(order[rank])
-            kept = [b for b in buckets if b]
-            dim = _Dim("size", "size", self.n, [str(i) for i in range(len(kept))], [sorted(b) for b in kept])
-            dim.bucket_starts = [nulls]
-            for b in kept:
-                dim.bucket_starts.append(dim.bucket_starts[-1] + len(b))
-            self._size_dim = dim
-        return self._size_dim
+        return self._spaces[name]
 
     # -- row masks
 
     def mask(self, atom: _Atom, space: _Space) -> int:
-        """The atom's rows in ``space`` as an int whose byte i is 1 if row index i matches."""
+        """The atom's rows in ``space`` (see above)."""
         key = (atom.key, space.name)
         with self._lock:
             cached = self._masks.get(key)
@@ -419,7 +450,7 @@ class _Engine:
         value = int.from_bytes(self._mask_bytes(atom, space), "little")
         with self._lock:
             self._masks[key] = value
-            while len(self._masks) > MASK_CACHE_SIZE:
+            while len(self._masks) > max(8, MASK_CACHE_BYTES // max(self.n, 1)):
                 self._masks.popitem(last=False)
         return value
 
@@ -435,7 +466,7 @@ class _Engine:
             return space.plane(dim.param, dim.plane).translate(_table(atom.codes))
         if atom.size_ranks is not None:
             low, high = atom.size_ranks
-            if space.name in ("size+", "size-"):
+            if space.name in ("size+", "size-"):  # a size range is contiguous in size order
                 start, end = (low, high) if space.name == "size+" else (n - high, n - low)
                 return b"\x00" * start + b"\x01" * (end - start) + b"\x00" * (n - end)
             if atom.count > n // 64:
@@ -455,25 +486,19 @@ class _Engine:
 
     def _size_mask(self, low: int, high: int, space: _Space) -> bytearray:
         """Whole size buckets through the bucket column, the two partial ones row by row."""
-        dim, order = self.size_dim(), self.size_order(False)
+        dim, order = self.size_buckets, self.space("size+").order
         starts = dim.bucket_starts
         first = bisect_right(starts, low) - 1
         last = bisect_right(starts, high - 1) - 1
-        if first == last:
+        if first >= last:
             return self._rows_mask(order[low:high], space)
         inner = tuple(range(first + 2, last + 1))  # bucket codes are index + 1
         out = bytearray(space.plane("size", dim.plane).translate(_table(inner)) if inner else bytes(self.n))
-        if space.order is None:
-            for p in order[low:starts[first + 1]]:
-                out[p] = 1
-            for p in order[starts[last]:high]:
-                out[p] = 1
-        else:
-            rank = space.rank()
-            for p in order[low:starts[first + 1]]:
-                out[rank[p]] = 1
-            for p in order[starts[last]:high]:
-                out[rank[p]] = 1
+        rank = space.rank() if space.order is not None else None
+        for p in order[low:starts[first + 1]]:
+            out[rank[p] if rank else p] = 1
+        for p in order[starts[last]:high]:
+            out[rank[p] if rank else p] = 1
         return out
 
     def rows(self, atom: _Atom) -> list[int]:
@@ -485,7 +510,7 @@ class _Engine:
                 atom.rows = list(slices[0]) if len(slices) == 1 else sorted(p for s in slices for p in s)
             else:
                 low, high = atom.size_ranks
-                atom.rows = sorted(self.size_order(False)[low:high])
+                atom.rows = sorted(self.space("size+").order[low:high])
         return atom.rows
 
     # -- search
@@ -497,7 +522,8 @@ class _Engine:
         total = selection.count()
         rows = self._page(selection, req, total)
         facets = [self._facet(db, dim, atoms, req) for dim in self.dims.values()]
-        return _result(req, self.accession, total, _fetch_rows(db, [self.first_id + self.rel_ids[p] for p in rows]), facets)
+        files = _fetch_rows(db, [self.first_id + self.ids[p] for p in rows])
+        return _result(req, self.accession, total, files, facets)
 
     def _atoms(self, db: sqlite3.Connection, req: FileSearchRequest) -> dict[str, list[_Atom]]:
         """Filters by facet dimension ('' for text and size, which every facet respects)."""
@@ -513,26 +539,35 @@ class _Engine:
                 out[param] = [_Atom((param, codes), sum(dim.counts[c - 1] for c in codes), dim=dim, codes=codes,
                                     rows=[] if not codes else None)]
         if req.size_min is not None or req.size_max is not None:
-            sizes = self.asc_sizes()
+            sizes = self.asc_sizes
             low = bisect_left(sizes, max(req.size_min or 0, 0))
             high = bisect_right(sizes, req.size_max) if req.size_max is not None else self.n
             high = max(low, high)
             out[""].append(_Atom(("size", low, high), high - low, size_ranks=(low, high),
                                  rows=[] if low == high else None))
         if req.query:
-            rows = self._text_rows(db, req.query)
+            with self._lock:
+                rows = self._texts.get(req.query)
+                if rows is not None:
+                    self._texts.move_to_end(req.query)
+            if rows is None:
+                rows = self._text_rows(db, req.query)
+                with self._lock:
+                    self._texts[req.query] = rows
+                    while len(self._texts) > TEXT_CACHE_SIZE:
+                        self._texts.popitem(last=False)
             if rows is not None:
                 out[""].append(_Atom(("text", req.query), len(rows), rows=rows))
         return out
 
     def _sql_atom(self, db: sqlite3.Connection, dim: _IdLikeDim, values: list[str]) -> _Atom:
         marks = ",".join("?" * len(values))
-        ids = db.execute(
-            f"SELECT file_id FROM file_attributes WHERE accession=? AND name=? AND value IN ({marks})",
-            (self.accession, dim.name, *values),
-        ).fetchall()
-        rows = sorted(self.pos_of[i - self.first_id] for (i,) in ids)
-        return _Atom(("sql", dim.param, tuple(values), len(rows)), len(rows), rows=rows)
+        (ids,) = db.execute(
+            f"SELECT group_concat(file_id - ?) FROM file_attributes WHERE accession=? AND name=? AND value IN ({marks})",
+            (self.first_id, self.accession, dim.name, *values),
+        ).fetchone()
+        rows = sorted(self._rows(ids))
+        return _Atom(("sql", dim.param, tuple(values)), len(rows), rows=rows)
 
     def _text_rows(self, db: sqlite3.Connection, query: str) -> list[int] | None:
         terms = _fts_terms(db, query)[:MAX_QUERY_TERMS]
@@ -544,52 +579,43 @@ class _Engine:
         try:
             (ids,) = db.execute(
                 "SELECT group_concat(rowid - ?) FROM files_fts WHERE files_fts MATCH ? AND rowid BETWEEN ? AND ?",
-                (self.first_id, " ".join(parts), self.first_id, self.first_id + len(self.pos_of) - 1),
+                (self.first_id, " ".join(parts), self.first_id, self.first_id + (self.ids[-1] if self.n else 0)),
             ).fetchone()
         except sqlite3.OperationalError as exc:
             raise ParamError("query", f"cannot search for {query!r}: {exc}") from None
-        if not ids:
-            return []
-        pos_of = self.pos_of
-        return sorted(p for p in map(pos_of.__getitem__, map(int, ids.split(","))) if p >= 0)
+        return list(self._rows(ids))
 
     def _page(self, selection: "_Selection", req: FileSearchRequest, total: int) -> list[int]:
-        start, n = req.offset, self.n
+        start = req.offset
         if start >= total:
             return []
         count = min(req.page_size, total - start)
         descending = req.sort_order == "descending"
         if req.sort_by == "path":
             space = self.space("path")
-        elif req.sort_by == "size":
-            space = self.space("size-" if descending else "size+")
         else:
-            space = self.space(("desc:" if descending else "dim:") + "format")
+            space = self.space(req.sort_by + ("-" if descending else "+"))
         reverse = descending and req.sort_by == "path"  # the other orders are built descending
         if not selection.atoms:
             if reverse:
-                return list(range(n - 1 - start, n - 1 - start - count, -1))
-            indexes = range(start, start + count)
-            return list(indexes) if space.order is None else [space.order[i] for i in indexes]
-        if selection.enumerable:
-            rows = selection.rows()
-            if req.sort_by == "path":
+                indexes = range(total - 1 - start, total - 1 - start - count, -1)
+            else:
+                indexes = range(start, start + count)
+        elif selection.enumerable:
+            rank, rows = space.rank(), selection.rows()
+            if space.name == "path" and self.rows_in_path_order:
                 return (rows[::-1] if reverse else rows)[start:start + count]
-            key = self._sort_key(req.sort_by, descending)
-            return sorted(rows, key=key)[start:start + count]
-        mask = selection.mask(space).to_bytes(n, "little")
-        if reverse:
-            indexes = _select_ones(mask, total - start - count, count)[::-1]
+            if (start + count) * 8 < len(rows):  # an early page: partial sort
+                pick = heapq.nlargest if reverse else heapq.nsmallest
+                return pick(start + count, rows, key=rank.__getitem__)[start:]
+            return sorted(rows, key=rank.__getitem__, reverse=reverse)[start:start + count]
         else:
-            indexes = _select_ones(mask, start, count)
-        return indexes if space.order is None else [space.order[i] for i in indexes]
-
-    def _sort_key(self, sort_by: str, descending: bool):
-        if sort_by == "size":
-            sizes = self.sizes
-            return (lambda p: (-sizes[p], p)) if descending else (lambda p: (sizes[p], p))
-        codes = self.dims["format"].codes
-        return (lambda p: (-codes[p], p)) if descending else (lambda p: (codes[p], p))
+            mask = selection.mask(space).to_bytes(self.n, "little")
+            if reverse:
+                indexes = _select_ones(mask, total - start - count, count)[::-1]
+            else:
+                indexes = _select_ones(mask, start, count)
+        return [space.order[i] for i in indexes]
 
     def _facet(self, db: sqlite3.Connection, dim, atoms: dict[str, list[_Atom]], req: FileSearchRequest) -> dict:
         selected = _selected_values(req, dim.param)
@@ -597,19 +623,31 @@ class _Engine:
         selection = _Selection(self, others)
         if dim.id_like:
             return self._id_like_facet(db, dim, selection, selected)
-        n_values = len(dim.values)
         if not others:
             counts = {c: dim.counts[c - 1] for c in dim.top[:FACET_SIZE]}
             in_values = self.n - dim.starts[1]
-        elif selection.enumerable:
-            tally = Counter(_gather(dim.codes, selection.rows()))
+        elif selection.enumerable or (len(others) == 1 and others[0].size_ranks is not None):
+            if selection.enumerable:
+                tally = _tally(dim, selection.rows())
+            else:
+                tally = self._size_range_counts(dim, *others[0].size_ranks)
             tally.pop(0, None)
             in_values = sum(tally.values())
             counts = dict(sorted(tally.items(), key=lambda kv: (-kv[1], dim.values[kv[0] - 1]))[:FACET_SIZE])
         else:
-            mask = selection.mask(self.space("dim:" + dim.param)).to_bytes(self.n, "little")
-            counts = _top_counts(dim, mask)
-            in_values = mask.count(1) - mask.count(1, 0, dim.starts[1])
+            key = (selection.key, dim.param)
+            with self._lock:
+                cached = self._facet_counts.get(key)
+                if cached is not None:
+                    self._facet_counts.move_to_end(key)
+            if cached is None:
+                mask = selection.mask(self.space("dim:" + dim.param)).to_bytes(self.n, "little")
+                cached = (_top_counts(dim, mask), mask.count(1) - mask.count(1, 0, dim.starts[1]))
+                with self._lock:
+                    self._facet_counts[key] = cached
+                    while len(self._facet_counts) > FACET_CACHE_SIZE:
+                        self._facet_counts.popitem(last=False)
+            counts, in_values = dict(cached[0]), cached[1]
         selected_codes = {c for v in selected for c in dim.resolve(v)}
         for code in selected_codes - set(counts):
             counts[code] = self._count_in(dim, code, selection)
@@ -620,11 +658,41 @@ class _Engine:
         buckets.sort(key=lambda b: (-b["count"], b["key"]))
         other = in_values - sum(k for c, k in shown)
         return {"name": dim.param, "title": dim.title, "buckets": buckets, "otherCount": max(other, 0),
-                "valueCount": n_values}
+                "valueCount": len(dim.values)}
+
+    def _size_range_counts(self, dim: _Dim, low: int, high: int) -> Counter:
+        """Value counts of the rows ranked [low, high) by size: differences of per-bucket
+        prefix counts for the whole buckets, the two partial buckets row by row."""
+        prefix = self._size_prefix.get(dim.param)
+        if prefix is None:
+            prefix = self._size_prefix[dim.param] = self._size_prefix_counts(dim)
+        starts, order = self.size_buckets.bucket_starts, self.space("size+").order
+        first = bisect_right(starts, low) - 1
+        last = bisect_right(starts, high - 1) - 1
+        if first >= last:
+            return Counter(_gather(dim.codes, order[low:high]))
+        upper, lower = prefix[last], prefix[first + 1]
+        tally = Counter({c: upper[c] - lower[c] for c in range(1, len(upper)) if upper[c] != lower[c]})
+        tally.update(_gather(dim.codes, order[low:starts[first + 1]]))
+        tally.update(_gather(dim.codes, order[starts[last]:high]))
+        return tally
+
+    def _size_prefix_counts(self, dim: _Dim) -> list[array]:
+        """For each size bucket start, the value counts of all rows ranked before it."""
+        starts, order = self.size_buckets.bucket_starts, self.space("size+").order
+        running = array("I", bytes(4 * (len(dim.values) + 1)))
+        out = [array("I", running)]
+        for a, b in zip(starts, starts[1:]):
+            for code, k in Counter(_gather(dim.codes, order[a:b])).items():
+                running[code] += k
+            out.append(array("I", running))
+        return out
 
     def _count_in(self, dim: _Dim, code: int, selection: "_Selection") -> int:
         if not selection.atoms:
             return dim.counts[code - 1]
+        if len(selection.atoms) == 1 and selection.atoms[0].size_ranks is not None and not selection.enumerable:
+            return self._size_range_counts(dim, *selection.atoms[0].size_ranks).get(code, 0)
         if selection.enumerable:
             codes = dim.codes
             return sum(1 for p in selection.rows() if codes[p] == code)
@@ -638,31 +706,39 @@ class _Engine:
         if not selection.atoms:
             buckets = [_bucket(v, c, v in selected) for v, c in dim.top_pairs]
         listed = {b["key"] for b in buckets}
-        path_mask = selection.mask(self.space("path")).to_bytes(self.n, "little") if selection.atoms else None
+        row_mask = selection.mask(self.space("row")).to_bytes(self.n, "little") if selection.atoms else None
         for value in dict.fromkeys(selected):
             if value not in listed:
                 rows = self._sql_atom(db, dim, [value]).rows
-                count = sum(1 for p in rows if path_mask[p]) if path_mask is not None else len(rows)
+                count = sum(1 for p in rows if row_mask[p]) if row_mask is not None else len(rows)
                 buckets.append(_bucket(value, count, True))
         buckets.sort(key=lambda b: (-b["count"], b["key"]))
         return {"name": dim.param, "title": dim.title, "buckets": buckets, "otherCount": None, "valueCount": None}
 
 
 class _Selection:
-    """The rows matching all of ``atoms`` (every row when there is none)."""
+    """The rows matching all of ``atoms`` (every row when there is none). A selection that
+    some atom makes small is *enumerable*: handled as a list of rows; otherwise as masks."""
 
     def __init__(self, engine: _Engine, atoms: list[_Atom]):
         self.engine = engine
         self.atoms = sorted(atoms, key=lambda a: a.count)
-        self.enumerable = bool(atoms) and self.atoms[0].count <= ENUM_MAX
+        self.key = tuple(sorted((a.key for a in atoms), key=repr))
+        smallest = self.atoms[0] if atoms else None
+        self.enumerable = smallest is not None and (
+            smallest.count <= ENUM_MAX
+            or (smallest.count <= ENUM_ROWS_MAX and smallest.dim is None and smallest.size_ranks is None)
+        )
         self._rows: list[int] | None = None
 
     def count(self) -> int:
         if not self.atoms:
             return self.engine.n
+        if len(self.atoms) == 1 and self.atoms[0].rows is None:  # a value set or size range: known
+            return self.atoms[0].count
         if self.enumerable:
             return len(self.rows())
-        return self.mask(self.engine.space("path")).bit_count()
+        return self.mask(self.engine.space("row")).bit_count()
 
     def rows(self) -> list[int]:
         """Matching row numbers, sorted (only for a selection some filter makes small)."""
@@ -670,8 +746,8 @@ class _Selection:
             smallest, rest = self.atoms[0], self.atoms[1:]
             rows = self.engine.rows(smallest)
             if rest and rows:
-                path = self.engine.space("path")
-                allowed = reduce(and_, (self.engine.mask(a, path) for a in rest)).to_bytes(self.engine.n, "little")
+                space = self.engine.space("row")
+                allowed = reduce(and_, (self.engine.mask(a, space) for a in rest)).to_bytes(self.engine.n, "little")
                 rows = [p for p in rows if allowed[p]]
             self._rows = list(rows)
         return self._rows
@@ -691,6 +767,14 @@ def _gather(seq, positions) -> tuple:
 
 
 _TABLES: dict[tuple[int, ...], bytes] = {}
+
+
+def _tally(dim: _Dim, rows: list[int]) -> Counter:
+    """Value codes of the rows, counted (``bytes.count`` per value for small dimensions)."""
+    if dim.plane is not None and len(dim.values) <= 32 and len(rows) > 256:
+        picked = bytes(_gather(dim.plane, rows))
+        return Counter({c: k for c in range(len(dim.values) + 1) if (k := picked.count(c))})
+    return Counter(_gather(dim.codes, rows))
 
 
 def _table(codes: tuple[int, ...]) -> bytes:
@@ -767,37 +851,43 @@ def _selected_values(req: FileSearchRequest, param: str) -> list[str]:
     return dict(_dim_filters(req)).get(param, [])
 
 
-def _label_dim(param: str, title: str, labels: list[str | None]) -> _Dim:
-    values = sorted({v for v in labels if v})
-    code_of = {v: c for c, v in enumerate(values)}
-    postings: list[list[int]] = [[] for _ in values]
-    for p, label in enumerate(labels):
-        if label:
-            postings[code_of[label]].append(p)
-    return _Dim(param, title, len(labels), values, postings)
+def _label_dim(param: str, title: str, labels: list[str]) -> _Dim:
+    """A dimension from a label per row ('' for none)."""
+    values = sorted(set(labels) - {""})
+    code_of = {v: c for c, v in enumerate(values, 1)}
+    code_of[""] = 0
+    n = len(labels)
+    if len(values) < 256:
+        plane = bytes(map(code_of.__getitem__, labels))
+        postings = [array("I", compress(range(n), plane.translate(_table((c,))))) for c in range(1, len(values) + 1)]
+    else:
+        codes = list(map(code_of.__getitem__, labels))
+        order = sorted(range(n), key=codes.__getitem__)
+        postings = [array("I") for _ in values]
+        for p in order:
+            if codes[p]:
+                postings[codes[p] - 1].append(p)
+    return _Dim(param, title, n, values, postings)
 
 
 def _base_columns(db: sqlite3.Connection, accession: str, first_id: int):
-    """Relative ids, sizes, formats and components of the dataset's rows in path order."""
-    sep = "\x1f"
+    """Ids (relative to the first), sizes, formats and components of the rows, by id."""
     row = db.execute(
         "SELECT count(*), group_concat(id - ?), group_concat(coalesce(size, -1)), "
         "group_concat(coalesce(format, ''), char(31)), group_concat(coalesce(component, ''), char(31)) "
-        "FROM (SELECT id, size, format, component FROM files WHERE accession = ? ORDER BY path, id)",
+        "FROM (SELECT id, size, format, component FROM files WHERE accession = ? ORDER BY id)",
         (first_id, accession),
     ).fetchone()
     n = row[0]
     if not n:
-        return array("i"), array("q"), [], []
-    rel = array("i", map(int, row[1].split(",")))
+        return array("I"), array("q"), [], []
+    ids = array("I", map(int, row[1].split(",")))
     sizes = array("q", map(int, row[2].split(",")))
-    formats, components = row[3].split(sep), row[4].split(sep)
+    formats, components = row[3].split("\x1f"), row[4].split("\x1f")
     if len(formats) != n or len(components) != n:  # a separator inside a value: read row by row
-        rows = db.execute(
-            "SELECT format, component FROM files WHERE accession = ? ORDER BY path, id", (accession,)
-        ).fetchall()
-        formats, components = [r[0] for r in rows], [r[1] for r in rows]
-    return rel, sizes, formats, components
+        rows = db.execute("SELECT format, component FROM files WHERE accession = ? ORDER BY id", (accession,)).fetchall()
+        formats, components = [r[0] or "" for r in rows], [r[1] or "" for r in rows]
+    return ids, sizes, formats, components
 
 
 def _fts_terms(db: sqlite3.Connection, text: str) -> list[str]:

@@ -13,7 +13,7 @@ import logging
 import math
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from harvesters.store import RecordStore
@@ -43,6 +43,7 @@ PAGE_SIZES = (10, 20, 50, 100)
 EXAMPLES = ["zebrafish", "light sheet", 'title:"cell cycle"', "organism:mouse AND confocal", "segmentation -synthetic"]
 # Parameters the search form's own controls carry; everything else rides in hidden inputs.
 FORM_PARAMS = {"query", "q", "sortBy", "sortOrder", "pageSize", "page", "cursor", "pagination.page", "pagination.page_size"}
+API_ONLY = {"fields", "facets", "facetTree"}
 FACET_TITLES = {spec.name: spec.title for spec in FACETS}
 TOP_BUCKETS = 8
 
@@ -79,13 +80,13 @@ class UrlState:
             out.setdefault(k, []).append(v)
         return out
 
-    def url(self, set: dict | None = None, remove=(), drop=(), keep_page: bool = False) -> str:
-        """This state with ``set`` names replaced, ``remove`` (name, value) pairs and
-        ``drop`` names gone."""
-        set = set or {}
-        skip = set.keys() | set_of(drop) | (set_of() if keep_page else {"page", "cursor", "pagination.page"})
+    def url(self, changes: dict | None = None, remove=(), drop=(), keep_page: bool = False) -> str:
+        """This state with the names in ``changes`` set to new values, and the ``remove``
+        (name, value) pairs and the ``drop`` names gone."""
+        changes = changes or {}
+        skip = changes.keys() | set(drop) | (set() if keep_page else {"page", "cursor", "pagination.page"})
         pairs = [(k, v) for k, v in self.pairs if k not in skip and (k, v) not in remove]
-        for name, value in set.items():
+        for name, value in changes.items():
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 if item not in (None, ""):
                     pairs.append((name, str(item)))
@@ -95,10 +96,6 @@ class UrlState:
     def hidden(self, handled) -> list[tuple[str, str]]:
         """Arguments no visible control of the form carries (kept as hidden inputs)."""
         return [(k, v) for k, v in self.pairs if k not in FORM_PARAMS and not handled(k)]
-
-
-def set_of(items=()) -> set:
-    return set(items)
 
 
 def _is_facet_or(name: str) -> bool:
@@ -114,7 +111,10 @@ def _is_facet_or(name: str) -> bool:
 @portal.get("/search")
 def search():
     """The search page: one GET form, results, facets, histogram, paging."""
-    state = UrlState(request.args.items(multi=True))
+    # The page shows whole hits and every facet: the API's projections do not apply.
+    state = UrlState((k, v) for k, v in request.args.items(multi=True) if k not in API_ONLY)
+    if _has_empty_args():
+        return redirect(state.url(keep_page=True))
     context = {"state": state, "query": state.get("query") or state.get("q"), "hidden": state.hidden(_is_facet_or)}
     try:
         req = parse_search_params(state.args(), strict=False)
@@ -125,6 +125,12 @@ def search():
         return render_template("search.html", **context), 400
     context.update(result=result, req=req, **_result_view(state, req, result))
     return render_template("search.html", **context)
+
+
+def _has_empty_args() -> bool:
+    """A form sent without JavaScript carries its empty fields (``sortBy=``): the page
+    redirects to the same state without them, an address the API also accepts."""
+    return any(not value.strip() for _, value in request.args.items(multi=True))
 
 
 def _error_info(exc, query: str) -> dict:
@@ -161,11 +167,24 @@ def _mark_checked(state: UrlState, facet: dict) -> None:
     eq = {v.lower() for v in state.getlist(f"facet.{facet['name']}.eq")}
     for bucket in facet["buckets"]:
         bucket["checked"] = bucket["selected"] and not ({bucket["key"].lower(), bucket["label"].lower()} & eq)
+    if facet.get("tree"):
+        facet["tree"] = _compress(facet["tree"])
     keys = set()
     _walk_tree(facet.get("tree") or [], keys)
     facet["orphans"] = [b for b in facet["buckets"] if b["checked"] and b["key"] not in keys] if facet.get("tree") else []
     facet["visible"] = [b for i, b in enumerate(facet["buckets"]) if i < TOP_BUCKETS or b["checked"]]
     facet["more"] = [b for i, b in enumerate(facet["buckets"]) if i >= TOP_BUCKETS and not b["checked"]]
+
+
+def _compress(nodes: list[dict]) -> list[dict]:
+    """Skip broad terms that only lead to one narrower term counting the same datasets
+    (``imaging method › recorded image › microscopy`` shows as ``microscopy``)."""
+    out = []
+    for node in nodes:
+        while len(node["children"]) == 1 and node["children"][0]["count"] == node["count"] and not node["selected"]:
+            node = node["children"][0]
+        out.append(dict(node, children=_compress(node["children"])))
+    return out
 
 
 def _walk_tree(nodes: list[dict], keys: set) -> bool:
@@ -222,14 +241,14 @@ def _paging(state: UrlState, req, result: dict) -> dict:
         paging["first"] = state.url()
     else:
         window = sorted({1, last, *range(max(1, req.page - 2), min(last, req.page + 2) + 1)})
-        paging["pages"] = [(n, state.url(set={"page": n} if n > 1 else {})) for n in window]
+        paging["pages"] = [(n, state.url(changes={"page": n} if n > 1 else {})) for n in window]
         if req.page > 1:
-            paging["prev"] = state.url(set={"page": req.page - 1} if req.page > 2 else {})
+            paging["prev"] = state.url(changes={"page": req.page - 1} if req.page > 2 else {})
     if result.get("next"):
         if not req.cursor and (req.page + 1) * size <= MAX_WINDOW:
-            paging["next"] = state.url(set={"page": req.page + 1})
+            paging["next"] = state.url(changes={"page": req.page + 1})
         else:
-            paging["next"] = state.url(set={"cursor": result["next"]})
+            paging["next"] = state.url(changes={"cursor": result["next"]})
     paging["past_end"] = not result["hits"] and total > 0
     return paging
 
@@ -238,7 +257,7 @@ def _did_you_mean(state: UrlState, suggestion: dict | None) -> dict | None:
     if not suggestion or not suggestion.get("query"):
         return None
     return {"query": suggestion["query"], "total": suggestion.get("totalHits"),
-            "url": state.url(set={"query": suggestion["query"]}, drop=("q",))}
+            "url": state.url(changes={"query": suggestion["query"]}, drop=("q",))}
 
 
 def _histogram(state: UrlState, facet: dict | None) -> dict | None:
@@ -261,7 +280,7 @@ def _histogram(state: UrlState, facet: dict | None) -> dict | None:
         bucket = counts.get(year, {"key": str(year), "count": 0, "selected": False})
         h = 0 if not bucket["count"] else max(3, round(height * bucket["count"] / peak, 1))
         only_this = selected == [str(year)]
-        url = state.url(drop=("facet.release_year",)) if only_this else state.url(set={"facet.release_year": year})
+        url = state.url(drop=("facet.release_year",)) if only_this else state.url(changes={"facet.release_year": year})
         bars.append({"year": year, "count": bucket["count"], "selected": bucket["selected"], "url": url,
                      "x": round(i * (bar + gap), 2), "y": round(height - h, 1), "w": round(bar, 2), "h": h})
     return {"bars": bars, "width": width, "height": height, "first": years[0], "last": years[-1],
@@ -276,6 +295,8 @@ def dataset(accession: str):
     """Everything we know about one dataset, its links, downloads and files."""
     record = service().dataset(accession)
     state = UrlState(request.args.items(multi=True), "portal.dataset", accession=record.accession)
+    if _has_empty_args() or record.accession != accession:
+        return redirect(state.url(keep_page=True))
     context = portal_dataset.view(service(), record)
     try:
         files = portal_files.search(service(), record, state.args())

@@ -50,15 +50,15 @@ def view(files: dict, state) -> dict:
     last = max(1, math.ceil(files["total"] / files["pageSize"]))
     page = files["page"]
     window = sorted({1, last, *range(max(1, page - 2), min(last, page + 2) + 1)})
-    files["pages"] = [(n, state.url(set={"page": n} if n > 1 else {}) + "#files") for n in window]
+    files["pages"] = [(n, state.url(changes={"page": n} if n > 1 else {}) + "#files") for n in window]
     files["current"], files["last"] = page, last
-    files["prev"] = state.url(set={"page": page - 1} if page > 2 else {}) + "#files" if page > 1 else None
-    files["next"] = state.url(set={"page": page + 1}) + "#files" if page < last else None
+    files["prev"] = state.url(changes={"page": page - 1} if page > 2 else {}) + "#files" if page > 1 else None
+    files["next"] = state.url(changes={"page": page + 1}) + "#files" if page < last else None
     files["sorts"] = FILE_SORTS
     files["sort_links"] = {}
     for column, _ in FILE_SORTS:
         order = "descending" if files["sortBy"] == column and files["sortOrder"] == "ascending" else "ascending"
-        files["sort_links"][column] = state.url(set={"sortBy": column, "sortOrder": order}) + "#files"
+        files["sort_links"][column] = state.url(changes={"sortBy": column, "sortOrder": order}) + "#files"
     files["first"] = (page - 1) * files["pageSize"] + 1
     files["page_sizes"] = sorted(set(FILE_PAGE_SIZES) | {files["pageSize"]})
     files["filtered"] = bool(files["query"] or any(b["selected"] for f in files["facets"] for b in f["visible"]))

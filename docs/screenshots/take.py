@@ -1,7 +1,7 @@
 """Regenerate the portal screenshots in this folder.
 
 Harvests every bundled sample source into a temporary data folder, builds the index,
-serves the app on loopback and photographs the main pages with Debian's Chromium through
+serves the app (as ``bioimage-search serve`` builds it) on loopback and photographs the main pages with Debian's Chromium through
 Playwright (no browser download)::
 
     .venv/bin/python docs/screenshots/take.py [--chromium /usr/bin/chromium]
@@ -27,7 +27,7 @@ SHOTS = [
     # (file, path, viewport width, viewport height, full page)
     ("search.png", "/search?query=cell&facet.organism=NCBITaxon:9606&facet.organism=NCBITaxon:10090&pageSize=5", 1280, 900, True),
     ("dataset.png", "/datasets/S-BIAD1492?attr.SNR=high", 1280, 900, True),
-    ("status.png", "/status", 1280, 900, False),
+    ("status.png", "/status", 1280, 900, True),
     ("search-phone.png", "/search?query=zebrafish", 360, 780, False),
 ]
 
@@ -44,11 +44,11 @@ def main() -> None:
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bioimage_search.config import load_settings
-    from web import create_app
+    from bioimage_search.ops import make_app
 
     with tempfile.TemporaryDirectory() as tmp:
         build(Path(tmp))
-        app = create_app(load_settings(ROOT / "config.toml", data_dir=tmp, environ={}))
+        app = make_app(load_settings(ROOT / "config.toml", data_dir=tmp, environ={}))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"

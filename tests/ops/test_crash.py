@@ -119,12 +119,20 @@ def test_kill_9_indexer_keeps_the_live_generation_serving(indexed, tmp_path):
         assert serves(in_flight) == (old, RECORDS)
         assert serves(SearchService(settings.index_dir, settings.store_path)) == (old, RECORDS)
 
-    # An incremental update killed while writing into the live generation itself.
+    # An incremental update killed while its Whoosh writer is open in the live generation:
+    # killed the moment the writer's lock file appears (any earlier leftover removed first).
     with RecordStore(settings.store_path) as store:
-        save(store, [record(accession(i), i) for i in range(RECORDS)])  # 1,100 changes pending
-    kill_at(start(tmp_path, settings.data_dir, "index"), 1.0)
+        save(store, [record(accession(i), i) for i in range(RECORDS)])  # RECORDS + 100 changes pending
+    whoosh_lock = settings.index_dir / old / "MAIN_WRITELOCK"
+    whoosh_lock.unlink(missing_ok=True)
+    update = start(tmp_path, settings.data_dir, "index")
+    deadline = time.monotonic() + 30
+    while not whoosh_lock.exists() and time.monotonic() < deadline and update.popen.poll() is None:
+        time.sleep(0.005)
+    kill_at(update, 0)
+    assert whoosh_lock.exists(), update.text()
     assert serves(SearchService(settings.index_dir, settings.store_path)) == (old, RECORDS)
-    leftovers = list((settings.index_dir / old).glob("*_WRITELOCK"))
+    leftovers = [whoosh_lock]
 
     rerun = start(tmp_path, settings.data_dir, "index", "--full")
     assert rerun.finish() == 0, rerun.text()

@@ -69,9 +69,8 @@ def strategy(request, monkeypatch):
     and with every selection handled through row masks (what large datasets use)."""
     if request.param == "masks":
         monkeypatch.setattr(file_search, "ENUM_MAX", -1)
-    file_search.clear_cache()
-    yield request.param
-    file_search.clear_cache()
+        monkeypatch.setattr(file_search, "ENUM_ROWS_MAX", -1)
+    return request.param
 
 
 # -- a brute-force reference ---------------------------------------------------------------

@@ -196,6 +196,23 @@ def test_active_filters_can_be_removed_one_by_one(client):
     assert {(a["name"], a["value"]) for a, _ in hidden} >= {("facet.license.not", "CC0 1.0"), ("has.doi", "true")}
 
 
+def test_empty_form_fields_redirect_to_a_clean_address(client):
+    response = client.get("/search?query=cell&sortBy=&sortOrder=&pageSize=&facet.organism=NCBITaxon:9606")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/search?query=cell&facet.organism=NCBITaxon%3A9606"
+    assert client.get("/search?query=").headers["Location"] == "/search"
+    response = client.get("/datasets/s-biad1492?query=")
+    assert response.status_code == 302 and response.headers["Location"] == "/datasets/S-BIAD1492"
+
+
+def test_api_projections_are_ignored_by_the_page(client):
+    html = get(client, "/search?query=cell&fields=accession&facets=source&facetTree=false")
+    page = Page(html)
+    assert page.find("h3", class_="hit-title") and '<mark class="match' in html
+    assert page.find("fieldset", id="facet-organism")
+    assert not page.find("input", name="fields")
+
+
 def test_lenient_by_default_with_warnings_shown_gently(client):
     html = get(client, '/search?query=%22cell%20cycle')
     assert "We read your search a little loosely" in html
@@ -374,6 +391,13 @@ def test_status_page_uses_the_operations_report_when_present(sample_settings):
     for source in report["sources"]:
         if source["schedule"]:
             assert source["schedule"]["next_run"] in html
+
+
+def test_before_the_first_build_pages_say_so(tmp_path):
+    client = create_app(None, SearchService(tmp_path / "index", tmp_path / "store.sqlite3")).test_client()
+    html = get(client, "/search?query=cell", status=503)
+    assert "The search index is being built" in html
+    assert "No index has been built yet" in get(client, "/status")
 
 
 # -- assets and markup --------------------------------------------------------------------

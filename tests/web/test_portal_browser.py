@@ -300,3 +300,21 @@ def test_focus_is_visible(page, server):
         page.keyboard.press("Tab")
         outline = page.evaluate("(() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; })()")
         assert outline[0] != "none" and outline[1] != "0px", page.evaluate("document.activeElement.outerHTML.slice(0, 80)")
+
+
+def test_works_without_javascript(browser, server):
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.get_by_label("Search datasets").fill("cell")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Search", exact=True).click()
+        page.locator("#facet-organism").get_by_role("checkbox", name=re.compile("^Homo sapiens ")).check()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Apply filters").click()
+        args = args_of(page.url)
+        assert args["query"] == ["cell"] and args["facet.organism"] == ["NCBITaxon:9606"]
+        assert heading_total(page) == api_search(page, server, page.url)["totalHits"]
+    finally:
+        context.close()
