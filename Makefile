@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install clean
+.PHONY: run test install clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ run: install
 	$(BIN)/bioimage-search index --full
 	$(BIN)/bioimage-search serve
 
-test: install
+# The portal's browser tests drive Debian's Chromium (Playwright never downloads a browser).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install chromium
 	$(BIN)/python -m pytest -q
 
 clean:
