@@ -95,6 +95,8 @@ def _describe(report: dict):
                f"{build.get('documents', '-')} documents")
     sched = report["scheduler"]
     yield f"scheduler: {'running in pid ' + str(sched['pid']) if sched['pid'] else 'not running'}{'' if sched['enabled'] else ' (disabled in serve)'}"
+    if sched.get("error"):
+        yield f"  configuration error: {sched['error']}"
     for job in sched["jobs"]:
         yield f"  next {job['id']}: {job['next_run']} (cron {job['cron']!r})"
 

@@ -20,7 +20,7 @@ from time import monotonic
 
 import orjson
 
-from bioimage_search.config import Settings
+from bioimage_search.config import ConfigError, Settings
 from bioimage_search.pipeline import JobBusyError, UnknownSourceError, harvest_and_update, rebuild, record_source
 from bioimage_search.scheduler import Scheduler, lock_holder, next_runs
 from bioimage_search.sources import FACTORIES
@@ -48,7 +48,10 @@ def status_report(settings: Settings, scheduler: Scheduler | None = None) -> dic
     finally:
         if store:
             store.close()
-    planned = {row["id"]: row for row in next_runs(settings, scheduler)}
+    try:
+        planned, schedule_error = {row["id"]: row for row in next_runs(settings, scheduler)}, None
+    except ConfigError as exc:  # report it; the rest of the status is still worth seeing
+        planned, schedule_error = {}, str(exc)
     for row in sources:
         row["schedule"] = planned.get(f"harvest:{row['name']}")
     return {
@@ -62,6 +65,7 @@ def status_report(settings: Settings, scheduler: Scheduler | None = None) -> dic
             "running_in_this_process": scheduler is not None and scheduler.running,
             "pid": lock_holder(settings.data_dir),
             "jobs": list(planned.values()),
+            "error": schedule_error,
         },
     }
 
@@ -89,14 +93,18 @@ def generation_status(index_dir: Path, store_seq: int | None = None) -> dict | N
 
 
 def _source_status(settings: Settings, store: RecordStore | None, source: str) -> dict:
-    name = record_source(settings, source)
+    try:
+        name, location = record_source(settings, source), settings.location_of(source)
+    except Exception:  # a misconfigured source must not take the whole report down
+        log.exception("cannot build the %s harvester for the status report", source)
+        name, location = source, None
     runs = store.runs(name, limit=RUNS_SHOWN) if store else []
     for run in runs:
         run["errors"] = [
             {k: error[k] for k in ("stage", "accession", "source_url", "message", "at")}
             for error in store.errors(run["id"], limit=ERRORS_SHOWN)
         ]
-    return {"name": source, "record_source": name, "location": settings.location_of(source), "runs": runs}
+    return {"name": source, "record_source": name, "location": location, "runs": runs}
 
 
 def _open_store(settings: Settings) -> RecordStore | None:

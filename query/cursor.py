@@ -9,7 +9,6 @@ unique. A cursor names its sort and a fingerprint of the question it belongs to.
 from __future__ import annotations
 
 import base64
-import bisect
 import hashlib
 
 import orjson
@@ -26,7 +25,7 @@ def fingerprint(req: SearchRequest) -> str:
 
 
 def _plain(key) -> list:
-    parts = key if isinstance(key, tuple) else (key,)
+    parts = key if isinstance(key, (tuple, list)) else (key,)
     return [p.decode("utf-8", "surrogateescape") if isinstance(p, bytes) else p for p in parts]
 
 
@@ -52,13 +51,4 @@ def decode(req: SearchRequest, sort_by: str, sort_order: str) -> list:
     try:
         return [int(p[1]) if isinstance(p, list) and len(p) == 2 and p[0] == "i" else p for p in key]
     except (TypeError, ValueError):
-        raise ParamError("cursor", "not a cursor this service issued") from None
-
-
-def position_after(top_n: list, key: list) -> int:
-    """Index of the first result whose sort key is greater than ``key`` (results ascending)."""
-    keys = [_plain(k) for k, _ in top_n]
-    try:
-        return bisect.bisect_right(keys, key)
-    except TypeError:
         raise ParamError("cursor", "not a cursor this service issued") from None

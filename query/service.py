@@ -7,13 +7,13 @@ and reopens when a build swapped in a new generation or an update committed.
 
 from __future__ import annotations
 
-import html
+import copy
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-from whoosh import highlight, index as whoosh_index, sorting
+import numpy as np
+from whoosh import index as whoosh_index
 from whoosh.query import And, Every, NullQuery, Query, Term
 
 from harvesters.records import Record
@@ -21,7 +21,11 @@ from harvesters.store import RecordStore
 from indexer.generations import Generation, NoIndexError, current, pointer_stamp
 from indexer.schema import FACETS, FACETS_BY_NAME
 from query.errors import QuerySyntaxError
-from query import cursor, links
+from query import cursor, fastsearch, links
+from query.columns import GenerationColumns
+from query.evaluate import Evaluator
+from query.hits import query_terms, render_hit
+from query.result_cache import ResultCache, request_key
 from query.facet_tree import build_tree
 from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
@@ -31,7 +35,6 @@ from query.suggest import did_you_mean, suggestions
 from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
-SNIPPET_CHARS = 240
 
 
 class NotFoundError(LookupError):
@@ -42,9 +45,21 @@ class NotFoundError(LookupError):
 class _Live:
     generation: Generation
     index: object
-    searcher: object
     resolver: FacetResolver
     stamp: tuple[str, float] | None
+    columns: GenerationColumns
+    evaluator: Evaluator
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def searcher(self):
+        """This thread's searcher of the generation. Whoosh readers share file handles, so one
+        searcher used by two request threads at once reads garbage (seen under load as
+        'zlib.error: incomplete or truncated stream'); each thread opens its own."""
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self._local.searcher = self.index.searcher()
+        return searcher
 
 
 class SearchService:
@@ -56,6 +71,7 @@ class SearchService:
         self._lock = threading.Lock()
         self._live: _Live | None = None
         self._local = threading.local()
+        self._results = ResultCache()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -72,8 +88,10 @@ class SearchService:
     def _open(self, stamp) -> _Live:
         generation = current(self.index_dir)
         ix = whoosh_index.open_dir(generation.path)
-        # The old searcher is left to the garbage collector: requests in flight may still use it.
-        return _Live(generation, ix, ix.searcher(), FacetResolver(generation.labels()), stamp)
+        columns = GenerationColumns(ix.searcher())
+        self._results.clear()
+        # The old searchers are left to the garbage collector: requests in flight may still use them.
+        return _Live(generation, ix, FacetResolver(generation.labels()), stamp, columns, Evaluator(columns))
 
     def _store(self) -> RecordStore:
         store = getattr(self._local, "store", None)
@@ -88,8 +106,18 @@ class SearchService:
     # -- search ------------------------------------------------------------------------
 
     def search(self, req: SearchRequest) -> dict:
-        """Run a search: hits of the requested page, exact total, multi-select facet counts."""
+        """Run a search: hits of the requested page, exact total, multi-select facet counts.
+        Results are cached per generation: a repeated question costs a dictionary lookup."""
         live = self._current()
+        key = (live.stamp, request_key(req))
+        cached = self._results.get(key)
+        if cached is not None:
+            return cached
+        result = self._search(live, req)
+        self._results.put(key, result)
+        return copy.deepcopy(result)
+
+    def _search(self, live: _Live, req: SearchRequest) -> dict:
         if req.query_node is not None:
             node, warnings = req.query_node, []
         else:
@@ -132,62 +160,40 @@ class SearchService:
         return suggestions(live.searcher, live.resolver.labels, prefix, limit, key=(str(self.index_dir), live.stamp))
 
     def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
-        query = _and([user_query, *filters.values()])
-        sort_by, sort_order, sortedby, reverse = _sorting(req, user_query)
-        groupedby = {
-            name: sorting.FieldFacet(FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
-            for name in facet_names
-            if name not in filters
-        }
-        start = (req.page - 1) * req.page_size
-        after = cursor.decode(req, sort_by, sort_order) if req.cursor else None
-        results = live.searcher.search(
-            query, limit=None if after is not None else start + req.page_size, sortedby=sortedby, reverse=reverse,
-            groupedby=groupedby or None, terms=True,
-        )
-        if after is not None:
-            start = cursor.position_after(results.top_n, after)
-        end = min(start + req.page_size, results.scored_length())
-        hits = [self._hit(results[i], results, req.fields) for i in range(start, end)]
-        more = end < len(results) and end > start
-        next_cursor = cursor.encode(req, sort_by, sort_order, results.top_n[end - 1][0]) if more else None
-        groups = {name: results.groups(name) for name in groupedby}
-        return {"total": len(results), "hits": hits, "groups": groups, "sort_by": sort_by, "sort_order": sort_order, "next": next_cursor}
-
-    def _hit(self, hit, results, fields: list[str] | None = None) -> dict:
-        summary = orjson.loads(hit["summary"])
-        results.formatter = highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
-        results.fragmenter = highlight.WholeFragmenter()
-        title = hit.highlights("title") or html.escape(hit["title"])
-        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
-        snippet = hit.highlights("description", top=2) or _plain_snippet(hit.get("description", ""))
-        score = hit.score[0] if isinstance(hit.score, tuple) else hit.score
-        summary.update(title_html=title, snippet=snippet, score=round(-score, 4) if isinstance(score, float) else None)
-        return {k: summary.get(k) for k in fields} if fields else summary
+        matched, masks = fastsearch.match(live.evaluator, user_query, filters)
+        sort_by, sort_order = _sort_choice(req, user_query)
+        order = fastsearch.Order(live.columns, sort_by, sort_order == "descending", matched.scores)
+        docs = np.flatnonzero(matched.mask)
+        total = len(docs)
+        if req.cursor:
+            docs, start = order.after(docs, cursor.decode(req, sort_by, sort_order)), 0
+        else:
+            start = (req.page - 1) * req.page_size
+        window = order.top(docs, start + req.page_size)[start:]
+        terms = query_terms(user_query, live.searcher.reader())
+        scores = matched.scores
+        hits = [
+            render_hit(live.searcher.stored_fields(int(doc)), terms, live.index.schema,
+                       float(scores[doc]) if scores is not None and sort_by == "relevance" else None, req.fields)
+            for doc in window
+        ]
+        more = len(window) > 0 and start + len(window) < len(docs)
+        next_cursor = cursor.encode(req, sort_by, sort_order, order.key_of(int(window[-1]))) if more else None
+        groups = {name: fastsearch.facet_counts(live.columns, masks, name) for name in facet_names}
+        if req.facet_tree and "imaging_method" in facet_names:
+            groups["__tree__"] = fastsearch.facet_counts(live.columns, masks, "imaging_method", tree=True)
+        return {"total": total, "hits": hits, "groups": groups, "sort_by": sort_by, "sort_order": sort_order, "next": next_cursor}
 
     def _facets(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, names, groups) -> list[dict]:
         out = []
         for name in names:
-            if name in filters:
-                # Multi-select: a facet's counts ignore its own selection.
-                others = [q for facet, q in filters.items() if facet != name]
-                counts = self._count(live, _and([user_query, *others]), name)
-            else:
-                counts = groups.get(name, {})
             selected = req.filters[name].selected() if name in req.filters else []
-            buckets = self._buckets(live, name, counts, selected)
+            buckets = self._buckets(live, name, groups.get(name, {}), selected)
             if name == "imaging_method" and req.facet_tree:
-                others = [q for facet, q in filters.items() if facet != name]
-                tree_counts = self._count(live, _and([user_query, *others]), name, field="f_imaging_method_tree")
                 keys = {live.resolver.key(name, v) or v for v in selected}
-                buckets["tree"] = build_tree({_text(k): c for k, c in tree_counts.items() if k}, keys, lambda k: live.resolver.label(name, k) if k in live.resolver.labels.get(name, {}) else (fbbi().label(k) or k))
+                buckets["tree"] = build_tree(groups.get("__tree__", {}), keys, lambda k: _method_label(live, k))
             out.append(buckets)
         return out
-
-    def _count(self, live: _Live, query: Query, name: str, field: str | None = None) -> dict:
-        facet = sorting.FieldFacet(field or FACETS_BY_NAME[name].field, allow_overlap=True, maptype=sorting.Count)
-        results = live.searcher.search(query, groupedby={name: facet}, limit=1)
-        return results.groups(name)
 
     def _buckets(self, live: _Live, name: str, counts: dict, selected: list[str]) -> dict:
         spec = FACETS_BY_NAME[name]
@@ -210,13 +216,10 @@ class SearchService:
     def facets(self) -> dict:
         """Counts of every facet value over the whole index."""
         live = self._current()
-        groupedby = {
-            spec.name: sorting.FieldFacet(spec.field, allow_overlap=True, maptype=sorting.Count) for spec in FACETS
-        }
-        results = live.searcher.search(Every(), groupedby=groupedby, limit=1)
+        counts = {spec.name: live.columns.facets[spec.name].count(live.columns.live) for spec in FACETS}
         return {
             "totalDatasets": live.searcher.doc_count(),
-            "facets": [self._buckets(live, spec.name, results.groups(spec.name), []) for spec in FACETS],
+            "facets": [self._buckets(live, spec.name, counts[spec.name], []) for spec in FACETS],
         }
 
     # -- records -----------------------------------------------------------------------
@@ -263,25 +266,19 @@ def _and(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else And(queries)
 
 
-def _sorting(req: SearchRequest, user_query: Query):
-    is_match_all = isinstance(user_query, Every)
-    sort_by = req.sort_by or ("release_date" if is_match_all else "relevance")
-    default_order = "ascending" if sort_by in ("title", "accession") else "descending"
-    sort_order = req.sort_order or default_order
-    reverse = sort_order == "descending"
+def _sort_choice(req: SearchRequest, user_query: Query) -> tuple[str, str]:
+    """The sort field and order: newest first without a query, best match with one."""
+    sort_by = req.sort_by or ("release_date" if isinstance(user_query, Every) else "relevance")
     if sort_by == "relevance":
-        # Score first (ScoreFacet sorts best first), then accession: a stable total order.
-        return sort_by, "descending", sorting.MultiFacet([sorting.ScoreFacet(), sorting.FieldFacet("accession")]), False
-    field = {"release_date": "release_date", "title": "title_sort", "accession": "accession", "file_count": "file_count", "size": "total_size_bytes"}[sort_by]
-    facet = sorting.MultiFacet([sorting.FieldFacet(field, reverse=reverse), sorting.FieldFacet("accession")])
-    return sort_by, sort_order, facet, False
+        return sort_by, "descending"
+    default_order = "ascending" if sort_by in ("title", "accession") else "descending"
+    return sort_by, req.sort_order or default_order
 
 
-def _plain_snippet(text: str) -> str:
-    text = " ".join((text or "").split())
-    if len(text) > SNIPPET_CHARS:
-        text = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
-    return html.escape(text)
+def _method_label(live: _Live, key: str) -> str:
+    if key in live.resolver.labels.get("imaging_method", {}):
+        return live.resolver.label("imaging_method", key)
+    return fbbi().label(key) or key
 
 
 __all__ = ["SearchService", "NotFoundError", "NoIndexError", "ParamError", "QuerySyntaxError"]

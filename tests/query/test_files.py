@@ -297,9 +297,10 @@ def test_identifier_like_attributes_filter_but_are_not_counted(screen, monkeypat
         assert result["totalHits"] == 2 * 4 * 3
         well = next(f for f in result["facets"] if f["name"] == "attr.Well")
         assert [(b["key"], b["count"], b["selected"]) for b in well["buckets"]] == [("B07", 12, True), ("C03", 12, True)]
-        assert well["otherCount"] is None
+        assert well["otherCount"] is None and well["valueCount"] == 96  # not counted beyond the selection
         unfiltered = next(f for f in run(store, {})["facets"] if f["name"] == "attr.Well")
         assert len(unfiltered["buckets"]) == file_search.FACET_SIZE and unfiltered["buckets"][0]["count"] == 24
+        assert unfiltered["otherCount"] == len(rows) - 24 * file_search.FACET_SIZE
     finally:
         file_search.clear_cache()
 
@@ -494,3 +495,33 @@ def test_arbitrary_parameters_never_500(client, params):
         data = body["data"]
         assert data["totalHits"] >= len(data["files"])
         assert len(data["files"]) <= data["pageSize"]
+
+
+def test_index_snapshot_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setattr(file_search, "SNAPSHOT_MIN_ROWS", 1)
+    rows = screen_rows()
+    queries = [{}, {"attr.Channel": "GFP", "sortBy": "size", "sortOrder": "desc", "page": "3"},
+               {"query": "plate2 dmso"}, {"size.gte": "1500", "size.lte": "2600", "sortBy": "format"},
+               {"attr.Compound": ["Cmpd-03", "DMSO"], "format": "TIFF", "pageSize": "7", "page": "4"}]
+    with RecordStore(tmp_path / "s.db") as store:
+        with store.transaction() as db:
+            store.replace_files(db, ACC, rows)
+        file_search.clear_cache()
+        built = [run(store, q) for q in queries]  # builds, then writes the snapshot
+        folder = tmp_path / "s.db.file-index"
+        (snapshot,) = folder.glob("*.idx")
+        file_search.clear_cache()
+        build = file_search._Engine.__init__
+        with monkeypatch.context() as patched:  # no build allowed: it must come from the snapshot
+            patched.setattr(file_search._Engine, "__init__", lambda *a: pytest.fail("rebuilt"))
+            assert [run(store, q) for q in queries] == built
+        assert file_search._Engine.__init__ is build
+        with store.transaction() as db:  # a new version replaces the snapshot
+            store.replace_files(db, ACC, rows[:500])
+        assert run(store, {})["totalHits"] == 500
+        (replacement,) = folder.glob("*.idx")
+        assert replacement.name != snapshot.name
+        replacement.write_bytes(b"BISFILES" + b"\xff" * 40)  # unreadable: rebuilt, not an error
+        file_search.clear_cache()
+        assert run(store, {})["totalHits"] == 500
+    file_search.clear_cache()
