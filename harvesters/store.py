@@ -275,14 +275,23 @@ class RecordStore:
             raise StoreError(f"cannot write record store {self.path}: {exc}") from exc
         try:
             yield self._db
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot write record store {self.path}: {exc}") from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"cannot commit to record store {self.path}: {exc}") from exc
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error): then there is
+        # nothing to roll back, and trying would hide the real error.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     # -- records -----------------------------------------------------------------
 

@@ -53,14 +53,19 @@ def screen_rows(seed: int = 3) -> list[FileRow]:
 
 @pytest.fixture(scope="module")
 def screen(tmp_path_factory):
+    file_search.clear_cache()
+    step, file_search.SIZE_STEP = file_search.SIZE_STEP, 64  # several size checkpoints at this size
     path = tmp_path_factory.mktemp("files") / "store.db"
     rows = screen_rows()
     with RecordStore(path) as store:
         with store.transaction() as db:
             store.replace_files(db, ACC, rows)
     store = RecordStore(path)
+    search_files(store, ACC, FileSearchRequest())  # build the index with the small step
+    file_search.SIZE_STEP = step
     yield store, rows
     store.close()
+    file_search.clear_cache()
 
 
 @pytest.fixture(params=["rows", "masks"])
@@ -70,6 +75,7 @@ def strategy(request, monkeypatch):
     if request.param == "masks":
         monkeypatch.setattr(file_search, "ENUM_MAX", -1)
         monkeypatch.setattr(file_search, "ENUM_ROWS_MAX", -1)
+        monkeypatch.setattr(file_search, "WALK_ROWS", 0)
     return request.param
 
 
