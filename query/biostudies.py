@@ -44,6 +44,8 @@ def collection_source(name: str | None) -> str | None:
 def search_request(args: Mapping[str, Sequence[str]], source: str | None) -> SearchRequest:
     """BioStudies search arguments as our SearchRequest (ParamError names a bad one)."""
     translated: dict[str, list[str]] = {}
+    if "fields" in args:  # hits here have BioStudies' fixed shape, built from the whole summary
+        raise ParamError("fields", "not supported by the BioStudies API (its hits have a fixed shape)")
     for name, values in args.items():
         head, _, rest = name.partition(".")
         if head == "facet" and rest.partition(".")[0].lower() in COLLECTIONS and "." in rest:

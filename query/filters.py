@@ -5,7 +5,8 @@ queries of a request.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import MAXYEAR, MINYEAR, datetime
 
 from whoosh.query import And, DateRange, Every, Not, NullQuery, NumericRange, Or, Query, Term
 
@@ -131,8 +132,10 @@ def _range_query(field: str, ops: dict[str, float]) -> Query:
 
 
 def _year_range(ops: dict[str, float]) -> Query:
-    low = ops.get("gte", ops["gt"] + 1 if "gt" in ops else None)
-    high = ops.get("lte", ops["lt"] - 1 if "lt" in ops else None)
-    start = datetime(int(low), 1, 1) if low is not None else None
-    end = datetime(int(high), 12, 31, 23, 59, 59) if high is not None else None
+    low = math.ceil(ops["gte"]) if "gte" in ops else math.floor(ops["gt"]) + 1 if "gt" in ops else None
+    high = math.floor(ops["lte"]) if "lte" in ops else math.ceil(ops["lt"]) - 1 if "lt" in ops else None
+    if (low is not None and low > MAXYEAR) or (high is not None and high < MINYEAR):
+        return NullQuery  # release_year.gt=9999 or .lt=1: no year a date can hold
+    start = datetime(max(low, MINYEAR), 1, 1) if low is not None else None
+    end = datetime(min(high, MAXYEAR), 12, 31, 23, 59, 59) if high is not None else None
     return DateRange("release_date", start, end)

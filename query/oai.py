@@ -10,6 +10,7 @@ values and the response goes out as XML bytes.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ ARGUMENTS: dict[str, tuple[set[str], set[str]]] = {  # verb -> (required, option
     "ListRecords": ({"metadataPrefix"}, {"from", "until", "set", "resumptionToken"}),
 }
 DAY, SECONDS = "%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ"
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # echoed into the response, lxml refuses them
 
 
 class OaiError(Exception):
@@ -89,6 +91,8 @@ class OaiRepository:
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def _check_arguments(self, args: Mapping[str, Sequence[str]]) -> str:
+        if any(_NOT_XML.search(text) for name, values in args.items() for text in (name, *values)):
+            raise OaiError("badArgument", "arguments may not hold characters XML cannot carry (control characters)")
         verbs = list(args.get("verb") or [])
         if len(verbs) != 1 or verbs[0] not in ARGUMENTS:
             raise OaiError("badVerb", "the verb argument is missing, repeated or not an OAI-PMH verb" if len(verbs) != 1 else f"{verbs[0]!r} is not an OAI-PMH verb")

@@ -15,6 +15,7 @@ from web.dumps import dumps
 from web.biostudies import biostudies
 from web.portal import portal
 from web.status_api import status_api
+from web.openapi import openapi
 
 
 def create_app(settings, service: SearchService | None = None) -> Flask:
@@ -32,4 +33,5 @@ def create_app(settings, service: SearchService | None = None) -> Flask:
     app.register_blueprint(biostudies)
     app.register_blueprint(portal)
     app.register_blueprint(status_api)
+    app.register_blueprint(openapi)
     return app
