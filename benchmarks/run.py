@@ -204,6 +204,17 @@ def run_mix(engine, mix, facets_all: bool, budget: float, repeat_every: int) -> 
 # ----------------------------------------------------------------------------- HTTP
 
 
+CODE_DIR: Path | None = None
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    if CODE_DIR:
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([str(CODE_DIR), root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,6 +229,7 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
             [sys.executable, "-m", "benchmarks.serve", "--data-dir", str(data_dir), "--port", str(port),
              "--threads", str(clients)],
             stdout=server_log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
+            env=_child_env(),
         )
     try:
         sampler.watch("server", proc.pid)
@@ -310,16 +322,27 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
 
 
 def profile_query(engine, q, out_path: Path, repeats: int = 3) -> dict:
+    def clear_cache() -> bool:
+        cache = getattr(getattr(engine, "service", None), "_results", None)
+        if cache is not None and hasattr(cache, "clear"):
+            cache.clear()  # profile the search, not a result-cache hit
+            return True
+        return False
+
     prof = cProfile.Profile()
-    t = time.perf_counter()
-    prof.enable()
+    ms = 0.0
+    cleared = False
     for _ in range(repeats):
+        cleared = clear_cache() or cleared
+        t = time.perf_counter()
+        prof.enable()
         engine.search(q, True)
-    prof.disable()
-    ms = (time.perf_counter() - t) * 1e3 / repeats
+        prof.disable()
+        ms += (time.perf_counter() - t) * 1e3 / repeats
     buf = io.StringIO()
     buf.write(f"cProfile of our service, query {q.id} ({q.kind}): {q.text!r} filters={dict(q.filters)} "
-              f"with counts of every facet, run {repeats}x, {ms:.1f} ms per run under the profiler\n\n")
+              f"with counts of every facet, run {repeats}x" + (", result cache cleared before each run" if cleared else "")
+              + f", {ms:.1f} ms per run under the profiler\n\n")
     stats = pstats.Stats(prof, stream=buf)
     buf.write("== by cumulative time ==\n")
     stats.sort_stats("cumulative").print_stats(45)
@@ -333,6 +356,25 @@ def profile_query(engine, q, out_path: Path, repeats: int = 3) -> dict:
         top.append({"function": f"{Path(filename).name}:{line}({func})", "own_ms": round(tt * 1e3 / repeats, 2),
                     "cumulative_ms": round(ct * 1e3 / repeats, 2), "calls": nc // repeats})
     return {"query_id": q.id, "ms_per_run": round(ms, 2), "file": out_path.name, "top_own_time": top}
+
+
+PRODUCTION = ("harvesters", "indexer", "query", "web", "bioimage_search")
+
+
+def code_version(code_dir: Path) -> dict:
+    """The commit of the production code measured, and its uncommitted changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=code_dir, capture_output=True, text=True, timeout=30).stdout.rstrip("\n")
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    marker = code_dir / "BENCH_COMMIT"
+    if marker.is_file():  # an exported tree (git archive): the commit is written beside it
+        return {"dir": str(code_dir), "commit": marker.read_text().strip(), "dirty": []}
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", *PRODUCTION).splitlines()]
+    return {"dir": str(code_dir), "commit": git("rev-parse", "--short", "HEAD"),
+            "commit_subject": git("log", "-1", "--format=%s")[:120], "dirty": dirty}
 
 
 def versions() -> dict:
@@ -359,6 +401,8 @@ def versions() -> dict:
 
 
 def worker(args) -> None:
+    if args.code_dir:
+        sys.path.insert(0, str(args.code_dir))
     from benchmarks.corpus import CorpusModel, fill_store
     from benchmarks.engines import OurService, PlainWhoosh, SqliteFts5, Tantivy, BudgetExceeded, flat_document, iter_jsonl
     from benchmarks.queries import build_mix
@@ -370,12 +414,13 @@ def worker(args) -> None:
     work.mkdir(parents=True)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    suffix = "-portal" if args.portal else ""
+    suffix = ("-portal" if args.portal else "") + (f"-{args.label}" if args.label else "")
     engines = [e for e in args.engines.split(",") if e]
     sampler = RssSampler()
     sampler.start()
     result: dict = {
-        "size": size, "seed": args.seed, "portal_mode": args.portal,
+        "size": size, "seed": args.seed, "portal_mode": args.portal, "label": args.label,
+        "code": code_version(args.code_dir or Path(__file__).resolve().parent.parent),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": versions(),
         "settings": {"build_budget_s": args.build_budget, "query_budget_s": args.query_budget, "clients": args.clients,
@@ -431,6 +476,8 @@ def worker(args) -> None:
             gc.collect()
             sampler.phase(f"{name}_query")
             entry["open_s"] = round(engine.open(), 3)
+            if name == "ours":
+                result["code_at_query_time"] = code_version(args.code_dir or Path(__file__).resolve().parent.parent)
             entry["queries"] = run_mix(engine, mix, args.portal, args.query_budget, args.repeat_every)
             qs = entry["queries"]
             log(f"[{size}] {name}: {qs['ran']}/{qs['of']} queries in {qs['seconds']} s, "
@@ -451,6 +498,7 @@ def worker(args) -> None:
             log(f"[{size}] {name}: ERROR: {entry['error']}")
         finally:
             entry["rss"] = sampler.mb([f"{name}_build", f"{name}_query"])
+            entry["rss_by_phase"] = {p: sampler.mb([p]) for p in (f"{name}_build", f"{name}_query")}
             sampler.phase(f"{name}_done")
             entry["load"] = sampler.load_of([f"{name}_build", f"{name}_query"])
             save()
@@ -579,6 +627,10 @@ ENGINE_LABELS = {
 }
 
 
+def _docs(r: dict) -> str:
+    return f"{r['size']:,}" + (f" {r['label']}" if r.get("label") else "")
+
+
 def _load_cell(e: dict, name: str) -> str:
     load = e.get("load") or {}
     phase = load.get("ours_http" if name == "ours_http" else f"{name}_query")
@@ -596,7 +648,7 @@ def write_summary(out: Path) -> Path:
             results.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
-    results.sort(key=lambda r: (r.get("portal_mode", False), r["size"]))
+    results.sort(key=lambda r: (r.get("label") or "", r.get("portal_mode", False), r["size"]))
     lines: list[str] = ["# Benchmark results", ""]
     if not results:
         lines.append("No results yet: run `python -m benchmarks.run`.")
@@ -615,7 +667,14 @@ def write_summary(out: Path) -> Path:
             mode = "portal mode: every query also asks for all facet counts" if r.get("portal_mode") else \
                 "only the faceted queries ask for facet counts"
             c = r.get("corpus", {})
-            lines.append(f"- **{r['size']:,} datasets** ({r['started']}, seed {r['seed']}): {q.get('count')} queries, {mode}; "
+            code = r.get("code") or {}
+            code_text = f"code {code.get('commit', '?')}" + (f" + uncommitted {', '.join(code['dirty'][:4])}" if code.get("dirty") else "")
+            later = r.get("code_at_query_time") or {}
+            if later and (later.get("commit"), later.get("dirty")) != (code.get("commit"), code.get("dirty")):
+                code_text += f" (at query time: {later.get('commit')}" + (f" + uncommitted {', '.join(later['dirty'][:4])}" if later.get("dirty") else "") + ")"
+            if code.get("note"):
+                code_text += f" ({code['note']})"
+            lines.append(f"- **{_docs(r)}: {r['size']:,} datasets** ({r['started']}, seed {r['seed']}, {code_text}): {q.get('count')} queries, {mode}; "
                          f"corpus {c.get('sources')}, mean title {c.get('mean_title_words')} words, "
                          f"description {c.get('mean_description_words')} words; generated in {c.get('seconds')} s.")
         lines += ["", "## Summary", "",
@@ -638,7 +697,7 @@ def write_summary(out: Path) -> Path:
                     thr = round(1000 / qs["overall"]["mean"], 1)
                 label = ENGINE_LABELS[name] + (f", {qs.get('clients')} clients" if name == "ours_http" else "")
                 lines.append("| " + " | ".join([
-                    f"{r['size']:,}", label,
+                    _docs(r), label,
                     fmt_num(_get(e, "build", "docs_per_s")), fmt_num(_get(e, "build", "index_mb"), 1),
                     fmt_ms(_get(qs, "overall", "p50")), fmt_ms(_get(qs, "overall", "p95")), fmt_ms(_get(qs, "overall", "p99")),
                     fmt_ms(_get(qs, "by_kind", "faceted", "p50")), fmt_ms(_get(qs, "by_kind", "faceted", "p95")),
@@ -665,14 +724,14 @@ def write_summary(out: Path) -> Path:
                 if not qs:
                     continue
                 cells = [f"{fmt_ms(_get(qs, 'by_kind', k, 'p50'))} / {fmt_ms(_get(qs, 'by_kind', k, 'p95'))}" for k in KINDS]
-                lines.append(f"| {r['size']:,} | {ENGINE_LABELS[name]} | " + " | ".join(cells) + " |")
+                lines.append(f"| {_docs(r)} | {ENGINE_LABELS[name]} | " + " | ".join(cells) + " |")
         lines += ["", "## Ours in-process ÷ reference", "",
                   "Above 1×: ours is slower (latency, build time) or bigger (index) by that factor.", "",
                   "| docs | reference | p50 | p95 | p99 | faceted p50 | faceted p95 | HTTP p95 | build time | index size |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             for ref, row in r.get("ratios", {}).items():
-                lines.append(f"| {r['size']:,} | {ENGINE_LABELS[ref]} | " + " | ".join(
+                lines.append(f"| {_docs(r)} | {ENGINE_LABELS[ref]} | " + " | ".join(
                     fmt_ratio(row.get(k)) for k in ("p50", "p95", "p99", "faceted_p50", "faceted_p95", "http_p95",
                                                     "build_time", "index_size")) + " |")
         lines += ["", "## Issue 8 targets", "",
@@ -697,17 +756,20 @@ def write_summary(out: Path) -> Path:
                 else:
                     met = "yes" if value <= limit else "no"
                 shown = (fmt_ms(value) + " ms") if unit == "ms" else (fmt_num(value) + (" MB" if unit == "MB" else " /s"))
-                lines.append(f"| {r['size']:,} | {label} | {shown if value is not None else '–'} | {met} |")
-        profiles = [(r["size"], _get(r, "engines", "ours", "profile")) for r in results]
+                lines.append(f"| {_docs(r)} | {label} | {shown if value is not None else '–'} | {met} |")
+        profiles = [(_docs(r), _get(r, "engines", "ours", "profile")) for r in results]
         profiles = [(s, p) for s, p in profiles if p]
         if profiles:
             lines += ["", "## Where our query path spends its time", "",
                       "cProfile of one faceted query (counts of every facet), own time per run; full listings in "
                       "`profile-<size>.txt`.", ""]
             for size, p in profiles:
-                lines.append(f"- **{size:,}** (query {p['query_id']}, {fmt_ms(p['ms_per_run'])} ms under the profiler): " + "; ".join(
+                lines.append(f"- **{size}** (query {p['query_id']}, {fmt_ms(p['ms_per_run'])} ms under the profiler): " + "; ".join(
                     f"`{t['function']}` {fmt_ms(t['own_ms'])} ms own / {fmt_ms(t['cumulative_ms'])} ms cum, {t['calls']:,} calls"
                     for t in p["top_own_time"][:5]))
+    notes = out / "NOTES.md"
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
     path = out / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -735,6 +797,10 @@ def parse_args(argv=None):
     ap.add_argument("--allow-1m", action="store_true", help="allow sizes of 1,000,000 and more (long, opt-in)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch indexes")
     ap.add_argument("--summary-only", action="store_true", help="only rewrite README.md from existing results")
+    ap.add_argument("--label", default="", help="suffix of the result files and label in the tables (e.g. baseline)")
+    ap.add_argument("--code-dir", type=Path, default=None,
+                    help="import the production packages from this tree instead (e.g. `git archive <commit>` of "
+                         "harvesters indexer query web bioimage_search, with the commit in a BENCH_COMMIT file)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -749,6 +815,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     args.out = args.out.resolve()
     args.work = args.work.resolve()
+    if args.code_dir:
+        args.code_dir = args.code_dir.resolve()
+        global CODE_DIR
+        CODE_DIR = args.code_dir
     if args.worker:
         worker(args)
         return 0
@@ -771,8 +841,10 @@ def main(argv=None) -> int:
                "--build-budget", str(args.build_budget), "--query-budget", str(args.query_budget),
                "--repeat-every", str(args.repeat_every), "--per-kind", str(args.per_kind)]
         cmd += ["--portal"] * args.portal + ["--no-profile"] * (not args.profile) + ["--keep"] * args.keep
+        cmd += ["--label", args.label] if args.label else []
+        cmd += ["--code-dir", str(args.code_dir)] if args.code_dir else []
         log(f"size {size}: {' '.join(cmd[1:])}")
-        rc = subprocess.call(cmd, cwd=Path(__file__).resolve().parent.parent)
+        rc = subprocess.call(cmd, cwd=Path(__file__).resolve().parent.parent, env=_child_env())
         if rc != 0:
             log(f"size {size}: worker exited with {rc}")
             status = 1

@@ -56,4 +56,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle(exc: Exception):
         err = _to_api_error(exc)
-        return error_response(err.status, err.code, err.message, err.param, err.position)
+        response, status = error_response(err.status, err.code, err.message, err.param, err.position)
+        if isinstance(exc, HTTPException) and exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # a 405 must say what is allowed
+        return response, status

@@ -137,7 +137,7 @@ FILE_RESULT = obj({"accession": STR, "query": STR, "totalHits": INT, "isTotalHit
                   ["accession", "totalHits", "page", "pageSize", "offset", "files", "facets"])
 _LINKED = obj({"accession": STR, "title": STR, "source": STR}, ["accession", "title", "source"])
 LINKS = obj({"accession": STR,
-             "outbound": array({"allOf": [ref("Link"), obj({"record": nullable(_LINKED)}, ["record"])]}),
+             "outbound": array(ref("OutboundLink")),
              "inbound": array({"allOf": [_LINKED, obj({"via": STR}, ["via"])]})}, ["accession", "outbound", "inbound"], closed=True)
 SUGGESTION = obj({"text": STR, "kind": {"enum": ["term", "title", "facet"]}, "facet": nullable(STR), "key": nullable(STR),
                   "count": nullable(INT)}, ["text", "kind"])
@@ -173,6 +173,9 @@ def component_schemas() -> dict:
     record = Record.model_json_schema(ref_template=REF, mode="serialization")
     schemas = dict(record.pop("$defs"))
     schemas["Record"] = record
+    link = schemas["Link"]
+    schemas["OutboundLink"] = {**link, "properties": {**link["properties"], "record": {**nullable(_LINKED), "description": "the linked dataset, when we hold it"}},
+                               "required": [*link.get("required", []), "record"]}
     unknown = set(HIT_FIELDS) - set(HIT_TYPES)
     assert not unknown, f"query.params.HIT_FIELDS gained {unknown}: describe them in HIT_TYPES"
     schemas.update(

@@ -10,9 +10,9 @@ import re
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
@@ -63,6 +63,17 @@ def test_every_api_route_is_documented_and_every_documented_path_is_a_route(app,
             assert operation["responses"], (method, path)
 
 
+def test_an_undocumented_method_is_a_405_saying_what_is_allowed(app, spec):
+    client = app.test_client()
+    for path, item in spec["paths"].items():
+        url = re.sub(r"{(\w+)}", lambda m: str(KNOWN.get(m.group(1), "x")), path)
+        for method in {"get", "post", "put", "delete", "patch"} - set(item):
+            response = client.open(url, method=method.upper())
+            assert response.status_code == 405, (method, path)
+            assert set(response.get_json()["error"]) == {"status", "code", "message", "param", "position"}
+            assert {m.strip().lower() for m in response.headers["Allow"].split(",")} >= set(item), (method, path)
+
+
 def query_params(spec: dict, path: str, method: str = "get") -> set[str]:
     return {p["name"] for p in spec["paths"][path][method].get("parameters", []) if p["in"] == "query"}
 
@@ -88,6 +99,27 @@ def test_every_json_error_is_documented_with_the_one_error_shape(spec):
             for code, response in operation["responses"].items():
                 if code.startswith(("4", "5")):
                     assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (method, path, code)
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    # Found by Schemathesis (each was a 500): a control character echoed into the OAI-PMH XML,
+    ("/oai?verb=ListRecords&bad%01name=x", 200),
+    ("/oai?verb=GetRecord&metadataPrefix=oai_dc&identifier=%00", 200),
+    # a release-year range outside the years a date can hold,
+    ("/api/v1/search?release_year.lt=1.0", 200),
+    ("/api/v1/search?release_year.gt=9999", 200),
+    ("/biostudies/api/v1/idr/search?release_year.lt=1", 200),
+    # fields= on the BioStudies search (its hits need the whole summary).
+    ("/biostudies/api/v1/search?fields=title_html", 400),
+])
+def test_requests_that_once_were_server_errors(client, url, status):
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    if url.startswith("/oai"):
+        assert b'<error code="badArgument">' in response.data
+    elif status == 200:
+        body = response.get_json()
+        assert body.get("data", body)["totalHits"] == 0  # BioStudies' responses have no envelope
 
 
 # -- Schemathesis against the live app -------------------------------------------------------------
