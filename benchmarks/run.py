@@ -227,7 +227,7 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
     with log_path.open("wb") as server_log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.serve", "--data-dir", str(data_dir), "--port", str(port),
-             "--threads", str(clients)],
+             "--threads", str(clients)] + (["--code-dir", str(CODE_DIR)] if CODE_DIR else []),
             stdout=server_log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
             env=_child_env(),
         )
@@ -564,6 +564,43 @@ def worker(args) -> None:
     log(f"[{size}] done")
 
 
+def http_only(args) -> None:
+    """Re-run the HTTP phase of one size over a kept data dir; replace it in the results file."""
+    from benchmarks.queries import build_mix
+
+    if args.code_dir:
+        sys.path.insert(0, str(args.code_dir))
+    suffix = ("-portal" if args.portal else "") + (f"-{args.label}" if args.label else "")
+    path = args.out / f"results-{args.size}{suffix}.json"
+    result = json.loads(path.read_text())
+    mix = build_mix(args.seed, per_kind=args.per_kind)
+    sampler = RssSampler()
+    sampler.start()
+    sampler.phase("ours_http")
+    entry: dict = {"notes": [f"HTTP phase re-run on {datetime.now(timezone.utc).isoformat(timespec='seconds')} over the "
+                             f"kept index of this run (code {code_version(args.code_dir or Path(__file__).resolve().parent.parent).get('commit')})"]}
+    log(f"[{args.size}] ours_http only: {args.clients} clients over {args.http_only}")
+    try:
+        entry["queries"] = run_http(args.http_only.resolve(), mix, args.portal, args.clients, args.query_budget, sampler,
+                                    args.work / f"server-{args.size}.log", args.out / f"server-{args.size}{suffix}.log")
+        q = entry["queries"]
+        log(f"[{args.size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
+            f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
+        if q["errors"]:
+            failed = [f"{r['id']} ({r['kind']})" for r in q["per_query"] if "error" in r]
+            entry["notes"].append(f"server errors on queries {', '.join(failed)}; see server-{args.size}{suffix}.log")
+    except Exception as exc:  # noqa: BLE001
+        entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    entry["rss"] = sampler.mb(["ours_http"], "server")
+    entry["client_rss"] = sampler.mb(["ours_http"], "runner")
+    sampler.phase("end")
+    entry["load"] = sampler.load_of(["ours_http"])
+    sampler.stop()
+    result["engines"]["ours_http"] = entry
+    result["ratios"] = ratios(result)
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
 def _get(d: dict, *path):
     for p in path:
         if not isinstance(d, dict) or p not in d:
@@ -801,6 +838,9 @@ def parse_args(argv=None):
     ap.add_argument("--code-dir", type=Path, default=None,
                     help="import the production packages from this tree instead (e.g. `git archive <commit>` of "
                          "harvesters indexer query web bioimage_search, with the commit in a BENCH_COMMIT file)")
+    ap.add_argument("--http-only", type=Path, default=None, metavar="DATA_DIR",
+                    help="re-run only the HTTP phase over an existing data dir (store + index/) and replace it in "
+                         "results-<size>[-label].json (needs --size)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -821,6 +861,10 @@ def main(argv=None) -> int:
         CODE_DIR = args.code_dir
     if args.worker:
         worker(args)
+        return 0
+    if args.http_only:
+        http_only(args)
+        print(write_summary(args.out))
         return 0
     if args.summary_only:
         print(write_summary(args.out))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
-
-from bioimage_search.config import PathsSettings, Settings
-from web.app import create_app
 
 
 def main(argv=None) -> None:
@@ -21,7 +19,15 @@ def main(argv=None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", required=True, type=int)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--code-dir", type=Path, help="import the production packages from this tree")
     args = ap.parse_args(argv)
+    if args.code_dir:
+        sys.path.insert(0, str(args.code_dir.resolve()))  # before the working directory
+    from bioimage_search.config import PathsSettings, Settings
+    from web.app import create_app
+    import query.service
+
+    print(f"server: query.service from {query.service.__file__}", flush=True)
     settings = Settings(paths=PathsSettings(data_dir=str(args.data_dir.resolve())))
     app = create_app(settings)
     logging.getLogger("waitress").setLevel(logging.ERROR)

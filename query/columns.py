@@ -20,12 +20,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+from whoosh.util.numeric import byte_to_length
 
 from indexer.schema import FACETS
 
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
-POSTINGS_CACHE_SIZE = 4096
+POSTINGS_CACHE_BYTES = 256 * 1024 * 1024  # decoded postings kept per generation
 
 
 @dataclass
@@ -68,6 +70,65 @@ def load_facet(reader, fieldname: str) -> FacetOrdinals:
     entry_doc = np.concatenate(docs) if docs else np.zeros(0, np.int32)
     entry_key = np.repeat(np.arange(len(keys), dtype=np.int32), [len(d) for d in docs]) if docs else np.zeros(0, np.int32)
     return FacetOrdinals(keys, entry_doc, entry_key, postings)
+
+
+def decode_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
+    """All (doc id, term frequency) pairs of a postings matcher, decoded a block at a time.
+
+    whoosh3's leaf matcher keeps each block's ids and weights as sequences; reading them whole
+    is ~50× faster than stepping through ``id()``/``weight()``/``next()``. Matchers of other
+    shapes (another Whoosh version) take the public, slower path.
+    """
+    if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
+        parts = [decode_postings(m) for m in matcher.matchers]
+        ids = [p[0] + offset for p, offset in zip(parts, matcher.offsets)]
+        return _concat(ids, np.int32), _concat([p[1] for p in parts], np.float32)
+    if all(hasattr(matcher, a) for a in ("_read_ids", "_read_weights", "_next_block", "_i")):
+        return _decode_blocks(matcher)
+    ids, weights = [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return np.asarray(ids, np.int32), np.asarray(weights, np.float32)
+
+
+def _decode_blocks(matcher) -> tuple[np.ndarray, np.ndarray]:
+    ids, weights = [], []
+    while matcher.is_active():
+        if matcher._ids is None:
+            matcher._read_ids()
+        if matcher._weights is None:
+            matcher._read_weights()
+        start = matcher._i
+        ids.append(np.asarray(matcher._ids[start:], np.int32))
+        weights.append(np.asarray(matcher._weights[start:], np.float32))
+        matcher._next_block()
+    return _concat(ids, np.int32), _concat(weights, np.float32)
+
+
+def _concat(parts: list, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+_LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], np.float32)
+
+
+def read_field_lengths(reader, fieldname: str, size: int) -> np.ndarray:
+    """Token count of a field in every document: whoosh3 keeps them as one byte per document
+    in a column, decoded here through a 256-entry table instead of one call per document."""
+    out = np.zeros(size, np.float32)
+    for leaf, offset in reader.leaf_readers():
+        perdoc = getattr(leaf, "_perdoc", None)
+        count = leaf.doc_count_all()
+        column = None
+        if perdoc is not None and hasattr(perdoc, "_cached_reader"):
+            column = perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        if column is not None:
+            out[offset : offset + count] = _LENGTH_TABLE[np.fromiter(column, np.uint8, count)]
+        else:
+            out[offset : offset + count] = [leaf.doc_field_length(d, fieldname, 0) for d in range(count)]
+    return out
 
 
 def _column(reader, name: str, size: int, dtype) -> np.ndarray:
@@ -113,6 +174,7 @@ class GenerationColumns:
         self.file_count = _column(reader, "file_count", self.size, np.int64)
         self.total_size = _column(reader, "total_size_bytes", self.size, np.int64)
         self._postings: OrderedDict = OrderedDict()
+        self._postings_bytes = 0
         self._lengths: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.read_lock = threading.Lock()
@@ -127,10 +189,14 @@ class GenerationColumns:
                 return cached
         with self.read_lock:
             result = self._read_postings(fieldname, text)
+        size = result[0].nbytes + result[1].nbytes
         with self._lock:
-            self._postings[key] = result
-            while len(self._postings) > POSTINGS_CACHE_SIZE:
-                self._postings.popitem(last=False)
+            if key not in self._postings:
+                self._postings[key] = result
+                self._postings_bytes += size
+            while self._postings_bytes > POSTINGS_CACHE_BYTES and len(self._postings) > 1:
+                _, (ids, freqs) = self._postings.popitem(last=False)
+                self._postings_bytes -= ids.nbytes + freqs.nbytes
         return result
 
     def _read_postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -138,21 +204,14 @@ class GenerationColumns:
         term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
         if (fieldname, term) not in self.reader:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        matcher = self.reader.postings(fieldname, term)
-        ids, weights = [], []
-        while matcher.is_active():
-            ids.append(matcher.id())
-            weights.append(matcher.weight())
-            matcher.next()
-        return np.asarray(ids, np.int32), np.asarray(weights, np.float32)
+        return decode_postings(self.reader.postings(fieldname, term))
 
     def field_lengths(self, fieldname: str) -> np.ndarray:
         """Length in tokens of ``fieldname`` in every document (for BM25 length norms)."""
         lengths = self._lengths.get(fieldname)
         if lengths is None:
-            reader = self.reader
             with self.read_lock:
-                lengths = np.fromiter((reader.doc_field_length(d, fieldname, 0) for d in range(self.size)), np.float32, self.size)
+                lengths = read_field_lengths(self.reader, fieldname, self.size)
             self._lengths[fieldname] = lengths
         return lengths
 

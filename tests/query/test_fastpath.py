@@ -110,3 +110,38 @@ def test_repeated_question_is_served_from_the_cache_and_callers_cannot_corrupt_i
     first["totalHits"] = -1
     again = service.search(req)
     assert again["totalHits"] > 0 and again["hits"]
+
+
+def test_block_decoder_equals_whoosh_postings_on_a_multi_segment_index(tmp_path):
+    import numpy as np
+    from whoosh import index as whoosh_index
+
+    from harvesters.records import Record
+    from indexer.builder import update
+    from indexer.generations import current
+    from query.columns import decode_postings
+
+    with RecordStore(tmp_path / "s.sqlite3") as store:
+        def save(i):
+            with store.transaction() as db:
+                rec = Record(accession=f"S-T{i}", source="bia", title=f"cell imaging {i} " + "cell " * (i % 3), description="a cell study")
+                store.save_record(db, rec, b"{}", "h")
+        for i in range(300):
+            save(i)
+        full_build(store, tmp_path / "index")
+        for i in range(300, 420):
+            save(i)
+        update(store, tmp_path / "index")
+    ix = whoosh_index.open_dir(current(tmp_path / "index").path)
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        assert len(reader.leaf_readers()) > 1  # the update added a segment
+        for field in ("title", "description"):
+            for term in reader.lexicon(field):
+                ids, freqs = decode_postings(reader.postings(field, term))
+                matcher = reader.postings(field, term)
+                expected = []
+                while matcher.is_active():
+                    expected.append((matcher.id(), matcher.weight()))
+                    matcher.next()
+                assert list(zip(ids.tolist(), freqs.tolist())) == expected
