@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlparse
 
+from harvesters.biostudies_listing import collection_accessions
 from harvesters.base import Harvester, HarvestError, Normalised, RawRecord, RecordRef, RecordSkipped
 from harvesters.file_formats import file_format
 from harvesters.http import FetchError, HttpClient
@@ -255,24 +256,7 @@ class ApiArchiveHarvester(ArchiveHarvester):
             yield RecordRef(source_url=f"{self.base}/api/v1/studies/{quote(accession)}", hint=accession, modified=modified)
 
     def _listing(self) -> Iterator[str]:
-        url = f"{self.base}/api/v1/{quote(self.collection)}/search"
-        page, seen = 1, 0
-        while True:
-            try:
-                body = self.client.get_json(url, params={"page": page, "pageSize": self.page_size, "sortBy": "release_date", "sortOrder": "ascending"})
-            except FetchError as exc:
-                raise HarvestError("gather", exc.message, exc.url) from exc
-            hits = body.get("hits") or [] if isinstance(body, dict) else None
-            if hits is None:
-                raise HarvestError("gather", "search response has no hits list", url)
-            for hit in hits:
-                if isinstance(hit, dict) and hit.get("accession"):
-                    yield str(hit["accession"])
-            seen += len(hits)
-            total = body.get("totalHits") or 0
-            if not hits or seen >= total:
-                return
-            page += 1
+        return collection_accessions(self.client, self.base, self.collection, self.page_size)
 
     def fetch(self, ref: RecordRef) -> RawRecord:
         """GET the study's PageTab JSON (and its /info if gather could not)."""

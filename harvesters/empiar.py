@@ -28,6 +28,7 @@ import orjson
 
 from harvesters.base import Harvester, HarvestError, Normalised, RawRecord, RecordRef, RecordSkipped
 from harvesters.empiar_entry import as_accession, entry_accession, entry_to_record, read_entry
+from harvesters.biostudies_listing import collection_accessions
 from harvesters.http import FetchError, HttpClient
 from harvesters.records import Provenance, utc_now
 
@@ -205,25 +206,9 @@ class ApiEmpiarHarvester(EmpiarHarvester):
 
     def _collection(self) -> Iterator[str]:
         """Accessions of the BioStudies collection search, page by page."""
-        url = f"{self.biostudies_base}/api/v1/{quote(COLLECTION)}/search"
-        page, seen = 1, 0
-        while True:
-            try:
-                body = self.client.get_json(url, params={"page": page, "pageSize": self.page_size})
-            except FetchError as exc:
-                raise HarvestError("gather", exc.message, exc.url) from exc
-            hits = body.get("hits") if isinstance(body, dict) else None
-            if not isinstance(hits, list):
-                raise HarvestError("gather", "collection search response has no hits list", url)
-            for hit in hits:
-                accession = as_accession(hit.get("accession")) if isinstance(hit, dict) else None
-                if accession:
-                    yield accession
-            seen += len(hits)
-            total = body.get("totalHits")
-            if not hits or not isinstance(total, int) or seen >= total:
-                return
-            page += 1
+        for accession in collection_accessions(self.client, self.biostudies_base, COLLECTION, self.page_size):
+            if as_accession(accession):
+                yield as_accession(accession)
 
     def fetch(self, ref: RecordRef) -> RawRecord:
         """GET the entry JSON; a 404 in a range is a skipped gap, a truncated body an error."""

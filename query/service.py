@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
-from whoosh.query import And, Every, NullQuery, Query, Term
+from whoosh.query import And, Every, NullQuery, Query
 
 from harvesters.records import Record
 from harvesters.store import RecordStore

@@ -16,7 +16,6 @@ from web.errors import ApiError
 from web.partners import site as public_site
 
 api = Blueprint("api", __name__)
-MAX_FILE_PAGE = 1000
 
 
 def service() -> SearchService:
@@ -118,16 +117,3 @@ def healthz():
     """Liveness and readiness: 200 with the live generation, 503 without an index."""
     generation = service().generation()
     return envelope({"status": "ok", "generation": generation.name, "documents": generation.meta.get("doc_count")})
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"expected a whole number, got {raw!r}", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"must be between {low} and {high}, got {value}", name)
-    return value
