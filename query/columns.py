@@ -125,10 +125,21 @@ def read_field_lengths(reader, fieldname: str, size: int) -> np.ndarray:
         if perdoc is not None and hasattr(perdoc, "_cached_reader"):
             column = perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
         if column is not None:
-            out[offset : offset + count] = _LENGTH_TABLE[np.fromiter(column, np.uint8, count)]
+            out[offset : offset + count] = _LENGTH_TABLE[_length_bytes(column, count)]
         else:
             out[offset : offset + count] = [leaf.doc_field_length(d, fieldname, 0) for d in range(count)]
     return out
+
+
+def _length_bytes(column, count: int) -> np.ndarray:
+    """The length bytes of every document: one read of the column's fixed-width block when
+    the reader is whoosh's one-byte numeric column, else one document at a time."""
+    raw = np.zeros(count, np.uint8)
+    if getattr(column, "_typecode", None) == "B" and all(hasattr(column, a) for a in ("_dbfile", "_basepos", "_count")):
+        stored = min(column._count, count)
+        raw[:stored] = np.frombuffer(column._dbfile.get(column._basepos, stored), np.uint8)
+        return raw
+    return np.fromiter(column, np.uint8, count)
 
 
 def _column(reader, name: str, size: int, dtype) -> np.ndarray:

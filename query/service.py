@@ -7,7 +7,6 @@ and reopens when a build swapped in a new generation or an update committed.
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +114,7 @@ class SearchService:
             return cached
         result = self._search(live, req)
         self._results.put(key, result)
-        return copy.deepcopy(result)
+        return result
 
     def _search(self, live: _Live, req: SearchRequest) -> dict:
         if req.query_node is not None:
