@@ -161,13 +161,21 @@ def _rank(values: list) -> np.ndarray:
 
 
 class GenerationColumns:
-    """Arrays of one opened index generation. Its own searcher is read only under a lock
-    (Whoosh readers are not safe to share between threads); everything it reads is cached."""
+    """Arrays of one opened index generation, read through borrowed searchers (a searcher is
+    never used by two threads at once); everything read is cached."""
 
-    def __init__(self, searcher):
-        reader = searcher.reader()
-        self.searcher = searcher
-        self.reader = reader
+    def __init__(self, pool):
+        self.pool = pool
+        with pool.use() as searcher:
+            self._load(searcher.reader())
+        self._postings: OrderedDict = OrderedDict()
+        self._postings_bytes = 0
+        self._lengths: dict[str, np.ndarray] = {}
+        self._average: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, reader) -> None:
+        self.schema = reader.schema
         self.size = reader.doc_count_all()
         self.live = np.zeros(self.size, bool)
         self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
@@ -184,11 +192,7 @@ class GenerationColumns:
         self.release_date = np.where(self.has_date, dates, 0).astype(np.int64)
         self.file_count = _column(reader, "file_count", self.size, np.int64)
         self.total_size = _column(reader, "total_size_bytes", self.size, np.int64)
-        self._postings: OrderedDict = OrderedDict()
-        self._postings_bytes = 0
-        self._lengths: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-        self.read_lock = threading.Lock()
+        self._field_totals = {name: reader.field_length(name) for name in reader.schema.scorable_names()}
 
     def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Doc ids and term frequencies of ``text`` in ``fieldname`` (decoded once, cached)."""
@@ -198,8 +202,8 @@ class GenerationColumns:
             if cached is not None:
                 self._postings.move_to_end(key)
                 return cached
-        with self.read_lock:
-            result = self._read_postings(fieldname, text)
+        with self.pool.use() as searcher:
+            result = self._read_postings(searcher.reader(), fieldname, text)
         size = result[0].nbytes + result[1].nbytes
         with self._lock:
             if key not in self._postings:
@@ -210,26 +214,26 @@ class GenerationColumns:
                 self._postings_bytes -= ids.nbytes + freqs.nbytes
         return result
 
-    def _read_postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-        field_obj = self.reader.schema[fieldname]
+    def _read_postings(self, reader, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        field_obj = self.schema[fieldname]
         term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
-        if (fieldname, term) not in self.reader:
+        if (fieldname, term) not in reader:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        return decode_postings(self.reader.postings(fieldname, term))
+        return decode_postings(reader.postings(fieldname, term))
 
     def field_lengths(self, fieldname: str) -> np.ndarray:
         """Length in tokens of ``fieldname`` in every document (for BM25 length norms)."""
         lengths = self._lengths.get(fieldname)
         if lengths is None:
-            with self.read_lock:
-                lengths = read_field_lengths(self.reader, fieldname, self.size)
+            with self.pool.use() as searcher:
+                lengths = read_field_lengths(searcher.reader(), fieldname, self.size)
             self._lengths[fieldname] = lengths
         return lengths
 
     def average_length(self, fieldname: str) -> float:
         """Mean field length over live documents (at least 1)."""
         live = max(1, int(self.live.sum()))
-        return max(1.0, self.reader.field_length(fieldname) / live)
+        return max(1.0, self._field_totals.get(fieldname, 0) / live)
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         """Documents holding the term (from the cached postings)."""

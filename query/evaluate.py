@@ -29,7 +29,7 @@ class Evaluator:
     def __init__(self, columns: GenerationColumns):
         self.columns = columns
         self.size = columns.size
-        self.schema = columns.reader.schema
+        self.schema = columns.schema
         self._masks: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -159,8 +159,8 @@ class Evaluator:
 
     def _whoosh_mask(self, query) -> np.ndarray:
         mask = np.zeros(self.size, bool)
-        with self.columns.read_lock:
-            ids = np.fromiter(self.columns.searcher.docs_for_query(query), dtype=np.int64)
+        with self.columns.pool.use() as searcher:
+            ids = np.fromiter(searcher.docs_for_query(query), dtype=np.int64)
         mask[ids] = True
         return mask
 

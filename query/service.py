@@ -8,7 +8,7 @@ and reopens when a build swapped in a new generation or an update committed.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from query.columns import GenerationColumns
 from query.evaluate import Evaluator
 from query.hits import query_terms, render_hit
 from query.result_cache import ResultCache, request_key
+from query.searchers import SearcherPool
 from query.facet_tree import build_tree
 from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
@@ -48,17 +49,9 @@ class _Live:
     stamp: tuple[str, float] | None
     columns: GenerationColumns
     evaluator: Evaluator
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-
-    @property
-    def searcher(self):
-        """This thread's searcher of the generation. Whoosh readers share file handles, so one
-        searcher used by two request threads at once reads garbage (seen under load as
-        'zlib.error: incomplete or truncated stream'); each thread opens its own."""
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is None:
-            searcher = self._local.searcher = self.index.searcher()
-        return searcher
+    # Borrow a searcher only around Whoosh reads, and never while holding another (see
+    # query.searchers): two nested borrows could wait on each other.
+    pool: SearcherPool
 
 
 class SearchService:
@@ -87,10 +80,11 @@ class SearchService:
     def _open(self, stamp) -> _Live:
         generation = current(self.index_dir)
         ix = whoosh_index.open_dir(generation.path)
-        columns = GenerationColumns(ix.searcher())
+        pool = SearcherPool(ix)
+        columns = GenerationColumns(pool)
         self._results.clear()
-        # The old searchers are left to the garbage collector: requests in flight may still use them.
-        return _Live(generation, ix, FacetResolver(generation.labels()), stamp, columns, Evaluator(columns))
+        # The old pool is left to the garbage collector: requests in flight may still use it.
+        return _Live(generation, ix, FacetResolver(generation.labels()), stamp, columns, Evaluator(columns), pool)
 
     def _store(self) -> RecordStore:
         store = getattr(self._local, "store", None)
@@ -122,18 +116,22 @@ class SearchService:
         else:
             parsed = parse_query(req.query, strict=req.strict)
             node, warnings = parsed.node, list(parsed.warnings)
-        user_query = compile_query(
-            node,
-            schema=live.index.schema,
-            resolvers=live.resolver.resolvers(),
-            facet_keys=live.resolver.facet_keys(),
-            expand_wildcard=make_wildcard_expander(live.searcher.reader()),
-            strict=req.strict,
-            warnings=warnings,
-        )
+        with live.pool.use() as searcher:
+            user_query = compile_query(
+                node,
+                schema=live.index.schema,
+                resolvers=live.resolver.resolvers(),
+                facet_keys=live.resolver.facet_keys(),
+                expand_wildcard=make_wildcard_expander(searcher.reader()),
+                strict=req.strict,
+                warnings=warnings,
+            )
         filters = build_filters(req, live.resolver, warnings)
         facet_names = req.facets if req.facets is not None else [f.name for f in FACETS]
         page = self._page(live, user_query, filters, req, facet_names)
+        with live.pool.use() as searcher:
+            correction = did_you_mean(searcher, req.query, page["total"], resolver=live.resolver,
+                                      filters=filters.values(), key=(str(self.index_dir), live.stamp))
         return {
             "query": req.query,
             "totalHits": page["total"],
@@ -145,8 +143,7 @@ class SearchService:
             "hits": page["hits"],
             "next": page["next"],
             "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
-            "didYouMean": did_you_mean(live.searcher, req.query, page["total"], resolver=live.resolver,
-                                       filters=filters.values(), key=(str(self.index_dir), live.stamp)),
+            "didYouMean": correction,
             "warnings": warnings,
             # The generation these hits and counts came from (a swap may follow at any moment).
             "generation": live.generation.name,
@@ -156,7 +153,8 @@ class SearchService:
         """Search-box completions of ``prefix`` (see :mod:`query.suggest`); the suggestion
         data is built once per live generation and cached."""
         live = self._current()
-        return suggestions(live.searcher, live.resolver.labels, prefix, limit, key=(str(self.index_dir), live.stamp))
+        with live.pool.use() as searcher:
+            return suggestions(searcher, live.resolver.labels, prefix, limit, key=(str(self.index_dir), live.stamp))
 
     def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
         matched, masks = fastsearch.match(live.evaluator, user_query, filters)
@@ -169,12 +167,14 @@ class SearchService:
         else:
             start = (req.page - 1) * req.page_size
         window = order.top(docs, start + req.page_size)[start:]
-        terms = query_terms(user_query, live.searcher.reader())
         scores = matched.scores
+        with live.pool.use() as searcher:
+            terms = query_terms(user_query, searcher.reader())
+            stored = [searcher.stored_fields(int(doc)) for doc in window]
         hits = [
-            render_hit(live.searcher.stored_fields(int(doc)), terms, live.index.schema,
+            render_hit(fields, terms, live.index.schema,
                        float(scores[doc]) if scores is not None and sort_by == "relevance" else None, req.fields)
-            for doc in window
+            for doc, fields in zip(window, stored)
         ]
         more = len(window) > 0 and start + len(window) < len(docs)
         next_cursor = cursor.encode(req, sort_by, sort_order, order.key_of(int(window[-1]))) if more else None
@@ -217,7 +217,7 @@ class SearchService:
         live = self._current()
         counts = {spec.name: live.columns.facets[spec.name].count(live.columns.live) for spec in FACETS}
         return {
-            "totalDatasets": live.searcher.doc_count(),
+            "totalDatasets": int(live.columns.live.sum()),
             "facets": [self._buckets(live, spec.name, counts[spec.name], []) for spec in FACETS],
         }
 
@@ -234,14 +234,15 @@ class SearchService:
 
     def _by_other_case(self, accession: str) -> Record | None:
         live = self._current()
-        hit = live.searcher.document(accession=accession.upper()) or live.searcher.document(accession=accession.lower())
+        with live.pool.use() as searcher:
+            hit = searcher.document(accession=accession.upper()) or searcher.document(accession=accession.lower())
         return self._store().get(hit["accession"]) if hit else None
 
     def links(self, accession: str) -> dict:
         """Outbound links (resolved where we hold the target) and inbound links of a dataset."""
         record = self.dataset(accession)
-        searcher = self._current().searcher
-        return {"accession": record.accession, "outbound": links.outbound(searcher, record), "inbound": links.inbound(searcher, record)}
+        with self._current().pool.use() as searcher:
+            return {"accession": record.accession, "outbound": links.outbound(searcher, record), "inbound": links.inbound(searcher, record)}
 
     def search_files(self, accession: str, args) -> dict:
         """File-level search inside one dataset (query/files.py): ``args`` maps URL parameter

@@ -480,7 +480,10 @@ class _Cache:
                 done = self._building[key] = threading.Event()
         if stale is not None:
             if first:
-                threading.Thread(target=self._build, args=(searcher, labels, key, done), daemon=True,
+                # The caller's searcher goes back to its pool when we return: the background
+                # build reads through a searcher of its own.
+                own = searcher._ix.searcher() if getattr(searcher, "_ix", None) is not None else searcher
+                threading.Thread(target=self._build, args=(own, labels, key, done), daemon=True,
                                  name="suggest-index").start()
             return stale
         if not first:

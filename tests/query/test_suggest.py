@@ -166,23 +166,29 @@ def test_suggestion_data_is_built_once_per_generation(client, app, monkeypatch):
     assert builds == []
     live = app.extensions["search_service"]._current()
     slot = ("test slot", "version 1")
-    fresh = suggest_module.suggest_index(live.searcher, live.resolver.labels, slot)
-    assert builds == [1] and isinstance(fresh, SuggestIndex)
-    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, slot) is fresh
+    with live.pool.use() as searcher:
+        fresh = suggest_module.suggest_index(searcher, live.resolver.labels, slot)
+        assert builds == [1] and isinstance(fresh, SuggestIndex)
+        assert suggest_module.suggest_index(searcher, live.resolver.labels, slot) is fresh
     assert builds == [1]
 
 
 def test_a_new_version_is_built_in_the_background_while_the_old_one_answers(app, monkeypatch):
     live = app.extensions["search_service"]._current()
-    old = suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 1))
+    with live.pool.use() as searcher:
+        _background_build(live, searcher, monkeypatch)
+
+
+def _background_build(live, searcher, monkeypatch):
+    old = suggest_module.suggest_index(searcher, live.resolver.labels, ("bg slot", 1))
     release = threading.Event()
     real = suggest_module.build_suggest_index
     monkeypatch.setattr(suggest_module, "build_suggest_index", lambda *a: release.wait(5) and real(*a))
-    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2)) is old
-    assert suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2)) is old
+    assert suggest_module.suggest_index(searcher, live.resolver.labels, ("bg slot", 2)) is old
+    assert suggest_module.suggest_index(searcher, live.resolver.labels, ("bg slot", 2)) is old
     release.set()
     for _ in range(500):
-        new = suggest_module.suggest_index(live.searcher, live.resolver.labels, ("bg slot", 2))
+        new = suggest_module.suggest_index(searcher, live.resolver.labels, ("bg slot", 2))
         if new is not old:
             break
         time.sleep(0.01)
