@@ -28,6 +28,7 @@ from indexer.schema import FACETS
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024  # decoded postings kept per generation
+WARM_TERMS = 200  # most frequent terms per default field decoded when a generation opens
 
 
 @dataclass
@@ -220,6 +221,22 @@ class GenerationColumns:
         if (fieldname, term) not in reader:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
         return decode_postings(reader.postings(fieldname, term))
+
+    def warm(self, fields, terms_per_field: int = WARM_TERMS, stop: threading.Event | None = None) -> int:
+        """Decode the postings of each field's most frequent terms ahead of the first search
+        that needs them (the first-seen decode of a common term is the slow part of a cold
+        query). Runs in the background; stops early when ``stop`` is set."""
+        warmed = 0
+        for fieldname in fields:
+            self.field_lengths(fieldname)
+            with self.pool.use() as searcher:
+                top = [t for _, t in searcher.reader().most_frequent_terms(fieldname, number=terms_per_field)]
+            for term in top:
+                if stop is not None and stop.is_set():
+                    return warmed
+                self.postings(fieldname, _decode(term))
+                warmed += 1
+        return warmed
 
     def field_lengths(self, fieldname: str) -> np.ndarray:
         """Length in tokens of ``fieldname`` in every document (for BM25 length norms)."""

@@ -7,6 +7,7 @@ and reopens when a build swapped in a new generation or an update committed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from whoosh.query import And, Every, NullQuery, Query
 from harvesters.records import Record
 from harvesters.store import RecordStore
 from indexer.generations import Generation, NoIndexError, current, pointer_stamp
-from indexer.schema import FACETS, FACETS_BY_NAME
+from indexer.schema import DEFAULT_FIELDS, FACETS, FACETS_BY_NAME
 from query.errors import QuerySyntaxError
 from query import cursor, fastsearch, links
 from query.columns import GenerationColumns
@@ -35,6 +36,7 @@ from query.suggest import did_you_mean, suggestions
 from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
+log = logging.getLogger(__name__)
 
 
 class NotFoundError(LookupError):
@@ -64,6 +66,7 @@ class SearchService:
         self._live: _Live | None = None
         self._local = threading.local()
         self._results = ResultCache()
+        self._warming: threading.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -83,8 +86,17 @@ class SearchService:
         pool = SearcherPool(ix)
         columns = GenerationColumns(pool)
         self._results.clear()
+        self._warm(columns)
         # The old pool is left to the garbage collector: requests in flight may still use it.
         return _Live(generation, ix, FacetResolver(generation.labels()), stamp, columns, Evaluator(columns), pool)
+
+    def _warm(self, columns: GenerationColumns) -> None:
+        """Warm the new generation's postings in the background; stop warming the old one."""
+        if self._warming is not None:
+            self._warming.set()
+        stop = self._warming = threading.Event()
+        fields = [f for f in DEFAULT_FIELDS if f in columns.schema]
+        threading.Thread(target=_warm_quietly, args=(columns, fields, stop), daemon=True, name="warm-postings").start()
 
     def _store(self) -> RecordStore:
         store = getattr(self._local, "store", None)
@@ -264,6 +276,13 @@ def _and(queries: list[Query]) -> Query:
     if any(q is NullQuery for q in queries):
         return NullQuery
     return queries[0] if len(queries) == 1 else And(queries)
+
+
+def _warm_quietly(columns: GenerationColumns, fields: list[str], stop: threading.Event) -> None:
+    try:
+        columns.warm(fields, stop=stop)
+    except Exception:  # warming is an optimisation: a failure must never reach a request
+        log.exception("warming postings failed")
 
 
 def _sort_choice(req: SearchRequest, user_query: Query) -> tuple[str, str]:

@@ -145,3 +145,13 @@ def test_block_decoder_equals_whoosh_postings_on_a_multi_segment_index(tmp_path)
                     expected.append((matcher.id(), matcher.weight()))
                     matcher.next()
                 assert list(zip(ids.tolist(), freqs.tolist())) == expected
+
+
+def test_warming_decodes_frequent_terms_and_searches_agree(service):
+    live = service._current()
+    warmed = live.columns.warm(["title", "description"], terms_per_field=20)
+    assert warmed > 0
+    assert ("title", "cell") in live.columns._postings or ("description", "cell") in live.columns._postings
+    hits, total, _ = fast(service, {"query": ["cell"]})
+    expected, _ = oracle(service, {"query": ["cell"]})
+    assert total == len(expected)
