@@ -28,7 +28,18 @@ import orjson
 
 from harvesters.records import FileRow, Record, utc_now
 
-SCHEMA = """
+FILES_TABLE = """CREATE TABLE {name} (
+    id INTEGER PRIMARY KEY,
+    accession TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER,
+    format TEXT,
+    component TEXT,
+    attributes BLOB
+)"""
+
+SCHEMA = FILES_TABLE.format(name="IF NOT EXISTS files") + """;
+
 CREATE TABLE IF NOT EXISTS records (
     accession TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -45,15 +56,6 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
 CREATE INDEX IF NOT EXISTS records_source ON records(source, deleted);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    accession TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER,
-    format TEXT,
-    component TEXT,
-    attributes BLOB
-);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -78,15 +80,7 @@ CREATE TABLE IF NOT EXISTS errors (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-FILES_TABLE = """CREATE TABLE {name} (
-    id INTEGER PRIMARY KEY,
-    accession TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER,
-    format TEXT,
-    component TEXT,
-    attributes BLOB
-)"""
+
 
 # File-search structures; run statement by statement inside the migration transaction.
 FILE_SEARCH_SCHEMA = (

@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import orjson
 import pytest
+
+from tests.golden_files import crate_summary, write_golden
 
 from harvesters.store import RecordStore
 
@@ -26,9 +27,7 @@ def records(sample_settings):
 def test_regenerate_when_asked(records):
     if not os.environ.get("REGEN_GOLDEN"):
         pytest.skip("set REGEN_GOLDEN=1 to rewrite the golden files")
-    EXPECTED.mkdir(parents=True, exist_ok=True)
-    for accession, record in records.items():
-        (EXPECTED / f"{accession}.json").write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+    write_golden(records, EXPECTED)
 
 
 def test_every_sample_record_has_a_golden_file(records):
@@ -43,21 +42,8 @@ def test_golden(records, accession):
 
 
 def _gide(accession: str) -> dict:
-    graph = json.loads((GIDE / f"{accession}-ro-crate-metadata.json").read_text())["@graph"]
-    dataset = next(n for n in graph if n.get("identifier") == accession)
-
-    def obo_ids(key: str, prefix: str) -> set[str]:
-        ids = {ref["@id"] for ref in dataset.get(key, [])}
-        return {i.removeprefix("obo:").replace("_", ":", 1) for i in ids if i.startswith(f"obo:{prefix}_")}
-
-    return {
-        "name": " ".join(dataset["name"].split()),
-        "date": dataset.get("datePublished"),
-        "license": dataset.get("license"),
-        "citations": {c["@id"].removeprefix("https://doi.org/").lower() for c in dataset.get("citation", [])},
-        "taxa": obo_ids("about", "NCBITaxon"),
-        "methods": obo_ids("measurementMethod", "FBbi"),
-    }
+    crate = json.loads((GIDE / f"{accession}-ro-crate-metadata.json").read_text())
+    return crate_summary(crate, accession)
 
 
 @pytest.mark.parametrize("accession", sorted(p.name.split("-ro-crate")[0] for p in GIDE.glob("*-ro-crate-metadata.json")))

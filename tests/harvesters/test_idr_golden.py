@@ -10,8 +10,9 @@ import json
 import os
 from pathlib import Path
 
-import orjson
 import pytest
+
+from tests.golden_files import write_golden
 
 from harvesters.idr import MirrorIdrHarvester
 
@@ -53,9 +54,7 @@ def records() -> dict[str, dict]:
 def test_regenerate_when_asked(records):
     if not os.environ.get("REGEN_GOLDEN"):
         pytest.skip("set REGEN_GOLDEN=1 to rewrite the golden files")
-    EXPECTED.mkdir(parents=True, exist_ok=True)
-    for accession, record in records.items():
-        (EXPECTED / f"{accession}.json").write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+    write_golden(records, EXPECTED)
 
 
 def test_every_study_file_has_a_golden_file(records):

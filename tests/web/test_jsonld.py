@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden_files import crate_summary
+
 GIDE = Path(__file__).parent.parent / "fixtures" / "gide"
 GIDE_ACCESSIONS = sorted(p.name.split("-ro-crate")[0] for p in GIDE.glob("*-ro-crate-metadata.json"))
 LD = "application/ld+json"
@@ -83,24 +85,7 @@ def test_errors_keep_the_one_error_shape(client, url, status):
     assert response.status_code == status and set(response.get_json()) == {"error"}
 
 
-def _summary(crate: dict, accession: str) -> dict:
-    """What GIDE and we must agree on, read the same way from either crate."""
-    graph = crate["@graph"]
-    dataset = next(n for n in graph if n.get("identifier") == accession)
-
-    def obo_ids(key: str, prefix: str) -> set[str]:
-        refs = dataset.get(key, [])
-        refs = refs if isinstance(refs, list) else [refs]
-        return {r["@id"].removeprefix("obo:").replace("_", ":", 1) for r in refs if r["@id"].startswith(f"obo:{prefix}_")}
-
-    return {
-        "name": " ".join(dataset["name"].split()),
-        "date": dataset.get("datePublished"),
-        "license": dataset.get("license"),
-        "citations": {c["@id"].removeprefix("https://doi.org/").lower() for c in dataset.get("citation", [])},
-        "taxa": obo_ids("about", "NCBITaxon"),
-        "methods": obo_ids("measurementMethod", "FBbi"),
-    }
+_summary = crate_summary  # shared with the golden tests
 
 
 @pytest.mark.parametrize("accession", GIDE_ACCESSIONS)
