@@ -96,6 +96,15 @@ def _day(iso: str | None) -> int:
 # ----------------------------------------------------------------------------- ours
 
 
+def _writer_of(full_build) -> str:
+    """Which writer the measured full_build uses (older commits, run with --code-dir, used
+    Whoosh's own writer)."""
+    import inspect
+
+    source = inspect.getsource(full_build)
+    return "BulkSegmentWriter" if "BulkSegmentWriter" in source else "Whoosh writer, commit(optimize=True)"
+
+
 class OurService:
     name = "ours"
 
@@ -105,7 +114,7 @@ class OurService:
         self.index_dir = data_dir / "index"
         self.service = None
 
-    def build(self, budget: float, limitmb: int = 256) -> dict:
+    def build(self, budget: float) -> dict:
         from harvesters.store import RecordStore
         from indexer.builder import full_build
 
@@ -118,11 +127,11 @@ class OurService:
             guard(count[0])
 
         with RecordStore(self.store_path) as store:
-            summary = full_build(store, self.index_dir, limitmb=limitmb, on_record=on_record)
+            summary = full_build(store, self.index_dir, on_record=on_record)
         seconds = time.perf_counter() - started
         gen = self.index_dir / summary.generation
         return {"documents": summary.total, "seconds": seconds, "index_bytes": dir_bytes(gen),
-                "notes": [f"production full_build(limitmb={limitmb}): one writer, commit(optimize=True)"]}
+                "notes": [f"production full_build with its defaults ({_writer_of(full_build)})"]}
 
     def open(self) -> float:
         from query.params import parse_search_params

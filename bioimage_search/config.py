@@ -57,7 +57,7 @@ class IdrSettings:
 @dataclass
 class IndexSettings:
     keep_generations: int = 3
-    writer_memory_mb: int = 256
+    segment_records: int = 250_000
     min_fraction: float = 0.9
     freshness_seconds: int = 60
 

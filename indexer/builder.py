@@ -28,6 +28,7 @@ from whoosh.query import Term
 
 from harvesters.records import utc_now
 from harvesters.store import RecordStore
+from indexer.bulk_writer import BulkSegmentWriter
 from indexer.documents import facet_values, to_document
 from indexer.generations import (
     BUILDING,
@@ -130,7 +131,7 @@ def full_build(
     index_dir: Path,
     *,
     keep: int = 3,
-    limitmb: int = 256,
+    segment_records: int = 250_000,
     min_fraction: float = 0.9,
     on_record: Callable[[str], None] | None = None,
 ) -> BuildSummary:
@@ -150,17 +151,24 @@ def full_build(
         ix = whoosh_index.create_in(building, build_schema())
         labels: dict[str, dict[str, str]] = {}
         per_source: Counter = Counter()
-        writer = ix.writer(limitmb=limitmb)
+        writer = None
         try:
             for record in store.iter_records():
+                if writer is None:
+                    writer = BulkSegmentWriter(ix)
                 writer.add_document(**to_document(record))
                 _merge_labels(labels, record)
                 per_source[record.source] += 1
                 if on_record:
                     on_record(record.accession)
-            writer.commit(optimize=True)
+                if writer.doc_count() >= segment_records:
+                    writer.commit(merge=False)
+                    writer = None
+            if writer is not None:
+                writer.commit(merge=False)
         except BaseException:
-            writer.cancel()
+            if writer is not None:
+                writer.cancel()
             raise
         ix.close()
         total = sum(per_source.values())

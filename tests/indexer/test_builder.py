@@ -93,3 +93,11 @@ def test_one_writer_at_a_time(store, tmp_path):
 def test_update_without_index_builds_one(store, tmp_path):
     summary = update(store, tmp_path / "index")
     assert summary.kind == "full" and summary.total == 5
+
+
+def test_full_build_starts_a_new_segment_every_segment_records(store, tmp_path):
+    index_dir = tmp_path / "index"
+    full_build(store, index_dir, segment_records=2)
+    ix = whoosh_index.open_dir(current(index_dir).path)
+    assert [s.doc_count() for s in ix._segments()] == [2, 2, 1]
+    assert sorted(titles(index_dir)) == [f"S-T{i}" for i in range(5)]
