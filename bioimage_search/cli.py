@@ -103,7 +103,7 @@ def index(settings: Settings, full: bool) -> None:
     with _store(settings) as store, progress("index") as tick:
         try:
             if full:
-                summary = full_build(store, settings.index_dir, keep=settings.index.keep_generations, segment_records=settings.index.segment_records, min_fraction=settings.index.min_fraction, on_record=tick)
+                summary = full_build(store, settings.index_dir, keep=settings.index.keep_generations, segment_records=settings.index.segment_records, workers=settings.index.build_workers, min_fraction=settings.index.min_fraction, on_record=tick)
             else:
                 summary = update(store, settings.index_dir, keep=settings.index.keep_generations)
         except (IndexBusyError, BuildRejectedError) as exc:

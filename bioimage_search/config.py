@@ -58,6 +58,7 @@ class IdrSettings:
 class IndexSettings:
     keep_generations: int = 3
     segment_records: int = 250_000
+    build_workers: int = 2
     min_fraction: float = 0.9
     freshness_seconds: int = 60
 

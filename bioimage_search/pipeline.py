@@ -237,7 +237,7 @@ def rebuild(
             with RecordStore(settings.store_path) as store:
                 summary = full_build(
                     store, settings.index_dir, keep=settings.index.keep_generations,
-                    segment_records=settings.index.segment_records, min_fraction=settings.index.min_fraction,
+                    segment_records=settings.index.segment_records, workers=settings.index.build_workers, min_fraction=settings.index.min_fraction,
                     on_record=on_record,
                 )
             break

@@ -385,14 +385,32 @@ class RecordStore:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def iter_records(self, source: str | None = None) -> Iterator[Record]:
-        """Every live record (of one source), in accession order."""
+    def iter_records(
+        self, source: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> Iterator[Record]:
+        """Every live record (of one source; with accession in [start, stop)), in accession order."""
         sql = "SELECT record FROM records WHERE deleted=0"
-        args: tuple = ()
-        if source:
-            sql, args = sql + " AND source=?", (source,)
+        args: list = []
+        for clause, value in (("source=?", source), ("accession>=?", start), ("accession<?", stop)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
         for row in self._db.execute(sql + " ORDER BY accession", args):
             yield Record.from_json(row[0])
+
+    def split_accessions(self, parts: int) -> list[str]:
+        """Accessions cutting the live records, in accession order, into ``parts`` runs of
+        about equal size (the first accession of every run but the first)."""
+        total = self._db.execute("SELECT COUNT(*) FROM records WHERE deleted=0").fetchone()[0]
+        cuts = []
+        for part in range(1, parts):
+            row = self._db.execute(
+                "SELECT accession FROM records WHERE deleted=0 ORDER BY accession LIMIT 1 OFFSET ?",
+                (total * part // parts,),
+            ).fetchone()
+            if row and (not cuts or row[0] > cuts[-1]):
+                cuts.append(row[0])
+        return cuts
 
     def changes_since(self, seq: int) -> Iterator[StoredRecord]:
         """Records (live or deleted) whose sequence number is above ``seq``, in order."""

@@ -28,7 +28,6 @@ from whoosh.query import Term
 
 from harvesters.records import utc_now
 from harvesters.store import RecordStore
-from indexer.bulk_writer import BulkSegmentWriter
 from indexer.documents import facet_values, to_document
 from indexer.generations import (
     BUILDING,
@@ -46,6 +45,7 @@ from indexer.generations import (
     write_json_atomic,
 )
 from indexer.schema import build_schema
+from indexer.segments import PARALLEL_MIN_RECORDS, write_generation
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".writer.lock"
@@ -132,6 +132,8 @@ def full_build(
     *,
     keep: int = 3,
     segment_records: int = 250_000,
+    workers: int = 2,
+    parallel_min_records: int = PARALLEL_MIN_RECORDS,
     min_fraction: float = 0.9,
     on_record: Callable[[str], None] | None = None,
 ) -> BuildSummary:
@@ -149,27 +151,11 @@ def full_build(
         seq = store.current_seq()
         expected = store.count_by_source()
         ix = whoosh_index.create_in(building, build_schema())
-        labels: dict[str, dict[str, str]] = {}
-        per_source: Counter = Counter()
-        writer = None
-        try:
-            for record in store.iter_records():
-                if writer is None:
-                    writer = BulkSegmentWriter(ix)
-                writer.add_document(**to_document(record))
-                _merge_labels(labels, record)
-                per_source[record.source] += 1
-                if on_record:
-                    on_record(record.accession)
-                if writer.doc_count() >= segment_records:
-                    writer.commit(merge=False)
-                    writer = None
-            if writer is not None:
-                writer.commit(merge=False)
-        except BaseException:
-            if writer is not None:
-                writer.cancel()
-            raise
+        written = write_generation(
+            store, ix, segment_records=segment_records, workers=workers,
+            parallel_min_records=parallel_min_records, on_record=on_record,
+        )
+        labels, per_source = written.labels, written.per_source
         ix.close()
         total = sum(per_source.values())
         entry.update(documents=total, per_source=dict(per_source), expected=expected, last_seq=seq)

@@ -8,7 +8,7 @@ from whoosh import index as whoosh_index
 
 from harvesters.records import License, Record
 from harvesters.store import RecordStore
-from indexer import builder
+from indexer import segments
 from indexer.builder import IndexBusyError, full_build, update, writer_lock
 from indexer.generations import current, list_generations
 
@@ -64,7 +64,7 @@ def test_failed_build_leaves_last_good_generation(store, tmp_path, monkeypatch):
     index_dir = tmp_path / "index"
     good = full_build(store, index_dir).generation
     calls = {"n": 0}
-    real = builder.to_document
+    real = segments.to_document
 
     def explode(rec):
         calls["n"] += 1
@@ -72,12 +72,12 @@ def test_failed_build_leaves_last_good_generation(store, tmp_path, monkeypatch):
             raise RuntimeError("disk on fire")
         return real(rec)
 
-    monkeypatch.setattr(builder, "to_document", explode)
+    monkeypatch.setattr(segments, "to_document", explode)
     with pytest.raises(RuntimeError):
         full_build(store, index_dir)
     assert current(index_dir).name == good
     assert len(titles(index_dir)) == 5
-    monkeypatch.setattr(builder, "to_document", real)
+    monkeypatch.setattr(segments, "to_document", real)
     # The next build cleans the half-built generation away.
     full_build(store, index_dir)
     assert not list(index_dir.glob("*.building"))
@@ -100,4 +100,32 @@ def test_full_build_starts_a_new_segment_every_segment_records(store, tmp_path):
     full_build(store, index_dir, segment_records=2)
     ix = whoosh_index.open_dir(current(index_dir).path)
     assert [s.doc_count() for s in ix._segments()] == [2, 2, 1]
+    assert sorted(titles(index_dir)) == [f"S-T{i}" for i in range(5)]
+
+
+def test_a_parallel_build_numbers_documents_as_one_writer_would(store, tmp_path):
+    for i in range(5, 12):
+        save(store, record(f"S-T{i:02d}", f"title {i}"))
+    one, two = tmp_path / "one", tmp_path / "two"
+    full_build(store, one, workers=1)
+    summary = full_build(store, two, workers=3, parallel_min_records=0, segment_records=2)
+    assert summary.total == 12
+    ix = whoosh_index.open_dir(current(two).path)
+    assert len(ix._segments()) > 3  # three runs, each cut into segments of two
+    order = lambda d: [f["accession"] for f in whoosh_index.open_dir(current(d).path).searcher().all_stored_fields()]
+    assert order(two) == order(one) == sorted(order(one))
+    assert current(two).labels() == current(one).labels()
+    assert current(two).meta["per_source"] == {"bia": 12}
+
+
+def test_a_failing_parallel_build_leaves_the_live_generation(store, tmp_path):
+    index_dir = tmp_path / "index"
+    live = full_build(store, index_dir).generation
+
+    def cancel(_accession):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        full_build(store, index_dir, workers=2, parallel_min_records=0, on_record=cancel)
+    assert current(index_dir).name == live
     assert sorted(titles(index_dir)) == [f"S-T{i}" for i in range(5)]
