@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import zlib
 from array import array
+from operator import sub
 from pickle import dumps
 from dataclasses import dataclass, field
 from typing import Callable
@@ -36,7 +37,6 @@ from whoosh.analysis.analyzers import CompositeAnalyzer
 from whoosh.codec.whoosh3 import COMPRESSION_MIN_SIZE, WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.system import pack_int, pack_long, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
-from whoosh.util.numlists import delta_encode
 from whoosh.writing import SegmentWriter
 
 STEM_CACHE_LIMIT = 1_000_000
@@ -310,7 +310,8 @@ class _TermWriter:
                 minlength = min(minlength, block_min)
             maxlength = max(maxlength, block_max)
             maxweight = max(maxweight, block_maxweight)
-            data = dumps((tuple(delta_encode(ids)), _mini_weights(block_weights), self._mini_values(values[start:end])), 2)
+            deltas = (ids[0], *map(sub, ids[1:], ids)) if len(ids) > 1 else (ids[0],)
+            data = dumps((deltas, _mini_weights(block_weights), self._mini_values(values[start:end])), 2)
             compression = self._compression if len(data) >= COMPRESSION_MIN_SIZE else 0
             if compression:
                 data = zlib.compress(data, compression)
