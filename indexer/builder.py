@@ -45,7 +45,7 @@ from indexer.generations import (
     write_json_atomic,
 )
 from indexer.schema import build_schema
-from indexer.segments import PARALLEL_MIN_RECORDS, write_generation
+from indexer.segments import COMPOUND, PARALLEL_MIN_RECORDS, write_generation
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".writer.lock"
@@ -198,7 +198,7 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         labels = live.labels()
         indexed = deleted = 0
         seq = since
-        writer = ix.writer()
+        writer = ix.writer(compound=COMPOUND)
         try:
             for change in store.changes_since(since):
                 seq = change.seq

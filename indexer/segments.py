@@ -32,6 +32,11 @@ from harvesters.store import RecordStore
 from indexer.bulk_writer import BulkSegmentWriter
 from indexer.documents import facet_values, to_document
 
+# Segments are written as separate files, not one compound file: whoosh3 opens a compound
+# file's postings and terms by copying them into a BytesIO, so every searcher held a
+# private copy of the index (about 500 MB at 100k records); separate files are read
+# through the page cache, shared by every searcher and process.
+COMPOUND = False
 # Below this many live records a build stays in one process: spawning a worker and
 # importing the packages there costs about a second.
 PARALLEL_MIN_RECORDS = 20_000
@@ -65,7 +70,7 @@ def write_records(records: Iterable, ix, segment_records: int, on_record: Callab
     try:
         for record in records:
             if writer is None:
-                writer = BulkSegmentWriter(ix)
+                writer = BulkSegmentWriter(ix, compound=COMPOUND)
             writer.add_document(**to_document(record))
             written.add(record)
             if on_record:

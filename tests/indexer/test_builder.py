@@ -129,3 +129,15 @@ def test_a_failing_parallel_build_leaves_the_live_generation(store, tmp_path):
         full_build(store, index_dir, workers=2, parallel_min_records=0, on_record=cancel)
     assert current(index_dir).name == live
     assert sorted(titles(index_dir)) == [f"S-T{i}" for i in range(5)]
+
+
+def test_segments_are_separate_files_read_in_place(store, tmp_path):
+    # whoosh3 copies a compound segment's postings and terms into memory for every searcher.
+    index_dir = tmp_path / "index"
+    full_build(store, index_dir)
+    save(store, record("S-NEW", "a new one"))
+    update(store, index_dir)
+    ix = whoosh_index.open_dir(current(index_dir).path)
+    assert len(ix._segments()) == 2
+    assert not [name for name in ix.storage.list() if name.endswith(".seg")]
+    assert all(not segment.is_compound() for segment in ix._segments())
