@@ -28,6 +28,7 @@ from indexer.schema import FACETS
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024  # decoded postings kept per generation
+POSITION_CACHE_ENTRIES = 200_000  # distinct encoded position lists kept decoded
 WARM_TERMS = 200  # most frequent terms per default field decoded when a generation opens
 
 
@@ -108,6 +109,53 @@ def _decode_blocks(matcher) -> tuple[np.ndarray, np.ndarray]:
     return _concat(ids, np.int32), _concat(weights, np.float32)
 
 
+def decode_positions(matcher, ids: np.ndarray, selected: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray]:
+    """(doc id, position) pairs of the postings ``selected`` (indices into ``ids``, the term's
+    doc ids as ``decode_postings`` returned them) of a postings matcher.
+
+    Only the blocks holding a selected posting are read, and only those postings' values
+    decoded (``decode`` turns a posting value into its positions)."""
+    if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
+        bounds = [*matcher.offsets[1:], None]
+        docs, positions = [], []
+        for sub, start, stop in zip(matcher.matchers, matcher.offsets, bounds):
+            lo = int(np.searchsorted(ids, start))
+            hi = len(ids) if stop is None else int(np.searchsorted(ids, stop))
+            mine = selected[(selected >= lo) & (selected < hi)] - lo
+            sub_docs, sub_positions = decode_positions(sub, ids[lo:hi] - start, mine, decode)
+            docs.append(sub_docs + start)
+            positions.append(sub_positions)
+        return _concat(docs, np.int64), _concat(positions, np.int64)
+    out_docs: list[int] = []
+    out_positions: list[int] = []
+    if not all(hasattr(matcher, a) for a in ("_read_values", "_next_block", "_blocklength")):
+        wanted = set(selected.tolist())
+        for index in range(len(ids)):
+            if index in wanted:
+                found = matcher.value_as("positions")
+                out_docs += [matcher.id()] * len(found)
+                out_positions += found
+            matcher.next()
+        return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
+    selected = np.sort(selected)
+    done, index = 0, 0  # selected[:done] decoded; index: the current block's first posting
+    while done < len(selected) and matcher.is_active():
+        end = index + matcher._blocklength
+        upto = int(np.searchsorted(selected, end))
+        if upto > done:
+            if matcher._values is None:
+                matcher._read_values()
+            values = matcher._values
+            for k in selected[done:upto].tolist():
+                found = decode(values[k - index])
+                out_docs += [int(ids[k])] * len(found)
+                out_positions += found
+            done = upto
+        index = end
+        matcher._next_block()
+    return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
+
+
 def _concat(parts: list, dtype) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
@@ -172,6 +220,7 @@ class GenerationColumns:
         self._postings: OrderedDict = OrderedDict()
         self._postings_bytes = 0
         self._lengths: dict[str, np.ndarray] = {}
+        self._decoded_values: dict[bytes, list[int]] = {}
         self._average: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -221,6 +270,34 @@ class GenerationColumns:
         if (fieldname, term) not in reader:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
         return decode_postings(reader.postings(fieldname, term))
+
+    def positions(self, fieldname: str, text: str, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(doc id, position) pairs of ``text`` in ``fieldname`` within the ``wanted`` documents
+        (not cached: the caller caches what it computes from them)."""
+        ids, _ = self.postings(fieldname, text)
+        selected = np.flatnonzero(wanted[ids])
+        if not len(selected):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        field_obj = self.schema[fieldname]
+        term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
+        with self.pool.use() as searcher:
+            matcher = searcher.reader().postings(fieldname, term)
+            return decode_positions(matcher, ids, selected, self._position_decoder(field_obj.format))
+
+    def _position_decoder(self, fmt):
+        """``fmt.decode_positions`` through a bounded cache: a posting's value is its encoded
+        positions, and most postings hold one or two small positions, so values repeat."""
+        cache = self._decoded_values
+
+        def decode(value: bytes) -> list[int]:
+            found = cache.get(value)
+            if found is None:
+                if len(cache) >= POSITION_CACHE_ENTRIES:
+                    cache.clear()
+                found = cache[value] = fmt.decode_positions(value)
+            return found
+
+        return decode
 
     def warm(self, fields, terms_per_field: int = WARM_TERMS, stop: threading.Event | None = None) -> int:
         """Decode the postings of each field's most frequent terms ahead of the first search

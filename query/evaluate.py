@@ -1,9 +1,10 @@
 """Evaluate a compiled Whoosh query over a generation's arrays: a boolean mask of matching
 documents and BM25F scores, with numpy instead of Whoosh's per-document matcher loops.
 
-Terms, boolean combinations, numeric and date ranges and facet-key ranges are evaluated
-here from cached postings and columns; anything else (phrases, wildcards, fuzzy terms)
-is delegated to Whoosh once per generation and cached as a mask. Whoosh's own scorer is
+Terms, boolean combinations, numeric and date ranges, facet-key ranges and phrases (slop
+1) are evaluated here from cached postings, positions and columns; anything else (phrases
+with a slop, wildcards, fuzzy terms) is delegated to Whoosh once per generation and cached
+as a mask. Whoosh's own scorer is
 BM25F with B=0.75, K1=1.2; the same formula is used here so rankings agree.
 """
 
@@ -62,6 +63,9 @@ class Evaluator:
             return self._cached(query, self._numeric_range), None
         if isinstance(query, wq.TermRange) and query.fieldname.startswith(FACET_PREFIX):
             return self._cached(query, self._facet_range), None
+        if isinstance(query, wq.Phrase) and query.slop == 1 and self._has_positions(query.fieldname):
+            mask = self._cached(query, self._phrase)
+            return mask, mask.astype(np.float32) * float(query.boost)  # scored as Whoosh's fallback is
         return self._fallback(query)
 
     def _and(self, query, scored: bool):
@@ -148,6 +152,40 @@ class Evaluator:
         for key, ids in ordinals.postings.items():
             if _in_range(key, query):
                 mask[ids] = True
+        return mask
+
+    # -- phrases ---------------------------------------------------------------------------
+
+    def _has_positions(self, fieldname: str) -> bool:
+        field = self.schema[fieldname] if fieldname in self.schema else None
+        return bool(field is not None and field.format and field.format.supports("positions"))
+
+    def _phrase(self, query: wq.Phrase) -> np.ndarray:
+        """Documents where the phrase's words stand at consecutive positions (Whoosh's
+        ``Phrase`` with slop 1: ``SpanNear2(ordered=True, mindist=1, slop=1)``).
+
+        Candidates are the documents holding every word (from the cached postings); only
+        their positions are decoded. A chain is followed as one array of ``doc << 32 | pos``
+        keys per word: the keys of word i+1 one position after a chain end of word i."""
+        field = query.fieldname
+        words = [w.decode("utf-8") if isinstance(w, bytes) else w for w in query.words]
+        candidates = np.ones(self.size, bool)
+        for word in words:
+            ids, _ = self.columns.postings(field, word)
+            present = np.zeros(self.size, bool)
+            present[ids] = True
+            candidates &= present
+        mask = np.zeros(self.size, bool)
+        if not candidates.any():
+            return mask
+        chain = None
+        for word in words:
+            docs, positions = self.columns.positions(field, word, candidates)
+            keys = (docs << 32) | positions
+            chain = keys if chain is None else keys[np.isin(keys - 1, chain)]
+            if not len(chain):
+                return mask
+        mask[np.unique(chain >> 32)] = True
         return mask
 
     # -- everything else -------------------------------------------------------------------

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from whoosh import index as whoosh_index
 from whoosh.query import And, Every, NullQuery, Query
 
 from harvesters.records import Record
 from harvesters.store import RecordStore
 from indexer.generations import Generation, NoIndexError, current, pointer_stamp
 from indexer.schema import DEFAULT_FIELDS, FACETS, FACETS_BY_NAME
+from indexer.storage import open_for_search
 from query.errors import QuerySyntaxError
 from query import cursor, fastsearch, links
 from query.columns import GenerationColumns
@@ -82,7 +82,7 @@ class SearchService:
 
     def _open(self, stamp) -> _Live:
         generation = current(self.index_dir)
-        ix = whoosh_index.open_dir(generation.path)
+        ix = open_for_search(generation.path)
         pool = SearcherPool(ix)
         columns = GenerationColumns(pool)
         self._results.clear()

@@ -155,3 +155,36 @@ def test_warming_decodes_frequent_terms_and_searches_agree(service):
     hits, total, _ = fast(service, {"query": ["cell"]})
     expected, _ = oracle(service, {"query": ["cell"]})
     assert total == len(expected)
+
+
+@pytest.fixture(scope="module")
+def phrase_windows(service):
+    """Runs of 2-4 consecutive index tokens from the stored titles and descriptions, and
+    the same runs with two words swapped (mostly not phrases any more)."""
+    from indexer.schema import text_analyzer
+
+    live = service._current()
+    windows = []
+    with live.index.searcher() as searcher:
+        for stored in searcher.all_stored_fields():
+            for field in ("title", "description"):
+                tokens = [t.text for t in text_analyzer()(stored.get(field) or "")]
+                for start in range(0, max(0, len(tokens) - 4), 7):
+                    run = tokens[start:start + 2 + start % 3]
+                    windows.append((field, run))
+                    windows.append((field, [run[1], run[0], *run[2:]]))
+    return windows
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_phrases_match_the_documents_whoosh_matches(service, phrase_windows, data):
+    from whoosh.query import Phrase
+
+    field, words = data.draw(st.sampled_from(phrase_windows))
+    live = service._current()
+    query = Phrase(field, words)
+    with live.index.searcher() as searcher:
+        expected = set(searcher.docs_for_query(query))
+    mask = live.evaluator.mask(query)
+    assert set(map(int, mask.nonzero()[0])) == expected, (field, words)
