@@ -67,6 +67,7 @@ class SearchService:
         self._local = threading.local()
         self._results = ResultCache()
         self._warming: threading.Event | None = None
+        self._warmed = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -95,8 +96,9 @@ class SearchService:
         if self._warming is not None:
             self._warming.set()
         stop = self._warming = threading.Event()
+        done = self._warmed = threading.Event()
         fields = [f for f in DEFAULT_FIELDS if f in columns.schema]
-        threading.Thread(target=_warm_quietly, args=(columns, fields, stop), daemon=True, name="warm-postings").start()
+        threading.Thread(target=_warm_quietly, args=(columns, fields, stop, done), daemon=True, name="warm-postings").start()
 
     def _store(self) -> RecordStore:
         store = getattr(self._local, "store", None)
@@ -107,6 +109,11 @@ class SearchService:
     def generation(self) -> Generation:
         """The live generation (NoIndexError if none)."""
         return self._current().generation
+
+    def is_warm(self) -> bool:
+        """Whether the live generation's background warm-up (postings of the most frequent
+        terms of every searched field) has finished; searches are slower until it has."""
+        return self._warmed.is_set()
 
     # -- search ------------------------------------------------------------------------
 
@@ -278,11 +285,13 @@ def _and(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else And(queries)
 
 
-def _warm_quietly(columns: GenerationColumns, fields: list[str], stop: threading.Event) -> None:
+def _warm_quietly(columns: GenerationColumns, fields: list[str], stop: threading.Event, done: threading.Event) -> None:
     try:
         columns.warm(fields, stop=stop)
     except Exception:  # warming is an optimisation: a failure must never reach a request
         log.exception("warming postings failed")
+    finally:
+        done.set()
 
 
 def _sort_choice(req: SearchRequest, user_query: Query) -> tuple[str, str]:

@@ -114,6 +114,9 @@ def facets():
 
 @api.get("/healthz")
 def healthz():
-    """Liveness and readiness: 200 with the live generation, 503 without an index."""
+    """Liveness and readiness: 200 with the live generation, 503 without an index. ``warm``
+    says whether the generation's background warm-up has finished (searches are slower
+    until then)."""
     generation = service().generation()
-    return envelope({"status": "ok", "generation": generation.name, "documents": generation.meta.get("doc_count")})
+    return envelope({"status": "ok", "generation": generation.name, "documents": generation.meta.get("doc_count"),
+                     "warm": service().is_warm()})

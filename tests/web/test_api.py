@@ -195,3 +195,12 @@ def test_imaging_method_facet_as_a_tree(client):
     _, unfiltered = get(client, "/api/v1/search?facetTree=true")
     tree = next(f for f in unfiltered["data"]["facets"] if f["name"] == "imaging_method")["tree"]
     assert {n["key"]: n["count"] for n, _ in _walk(tree)} == {k: v[0]["count"] for k, v in nodes.items()}
+
+
+def test_healthz_reports_when_the_background_warm_up_is_done(client):
+    import time
+
+    deadline = time.monotonic() + 60
+    while not client.get("/healthz").get_json()["data"]["warm"]:
+        assert time.monotonic() < deadline, "the warm-up of a 30-record index never finished"
+        time.sleep(0.05)
