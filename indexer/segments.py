@@ -37,9 +37,9 @@ from indexer.documents import facet_values, to_document
 # private copy of the index (about 500 MB at 100k records); separate files are read
 # through the page cache, shared by every searcher and process.
 COMPOUND = False
-# Below this many live records a build stays in one process: spawning a worker and
-# importing the packages there costs about a second.
-PARALLEL_MIN_RECORDS = 20_000
+# Below this many live records a build stays in one process: starting a worker and
+# importing the packages there costs about a second (10k records take ~28 s in one).
+PARALLEL_MIN_RECORDS = 5_000
 POLL_SECONDS = 0.25
 PROGRESS_EVERY = 200
 RESULT, PROGRESS = "result.pickle", "progress"
