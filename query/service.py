@@ -32,7 +32,7 @@ from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
-from query.suggest import did_you_mean, suggestions
+from query.suggest import did_you_mean, suggest_index, suggestions
 from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
@@ -86,19 +86,22 @@ class SearchService:
         ix = open_for_search(generation.path)
         pool = SearcherPool(ix)
         columns = GenerationColumns(pool)
+        resolver = FacetResolver(generation.labels())
         self._results.clear()
-        self._warm(columns)
+        self._warm(columns, ix, resolver.labels, (str(self.index_dir), stamp))
         # The old pool is left to the garbage collector: requests in flight may still use it.
-        return _Live(generation, ix, FacetResolver(generation.labels()), stamp, columns, Evaluator(columns), pool)
+        return _Live(generation, ix, resolver, stamp, columns, Evaluator(columns), pool)
 
-    def _warm(self, columns: GenerationColumns) -> None:
-        """Warm the new generation's postings in the background; stop warming the old one."""
+    def _warm(self, columns: GenerationColumns, ix, labels, suggest_key) -> None:
+        """In the background, decode the new generation's most frequent postings and build its
+        suggestion data (so no search waits for them); stop warming the old generation."""
         if self._warming is not None:
             self._warming.set()
         stop = self._warming = threading.Event()
         done = self._warmed = threading.Event()
         fields = [f for f in DEFAULT_FIELDS if f in columns.schema]
-        threading.Thread(target=_warm_quietly, args=(columns, fields, stop, done), daemon=True, name="warm-postings").start()
+        threading.Thread(target=_warm_quietly, args=(columns, fields, ix, labels, suggest_key, stop, done),
+                         daemon=True, name="warm-generation").start()
 
     def _store(self) -> RecordStore:
         store = getattr(self._local, "store", None)
@@ -112,7 +115,8 @@ class SearchService:
 
     def is_warm(self) -> bool:
         """Whether the live generation's background warm-up (postings of the most frequent
-        terms of every searched field) has finished; searches are slower until it has."""
+        terms of every searched field, the suggestion data) has finished; searches are
+        slower until it has."""
         return self._warmed.is_set()
 
     # -- search ------------------------------------------------------------------------
@@ -285,11 +289,15 @@ def _and(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else And(queries)
 
 
-def _warm_quietly(columns: GenerationColumns, fields: list[str], stop: threading.Event, done: threading.Event) -> None:
+def _warm_quietly(columns: GenerationColumns, fields: list[str], ix, labels, suggest_key,
+                  stop: threading.Event, done: threading.Event) -> None:
     try:
         columns.warm(fields, stop=stop)
+        if not stop.is_set():
+            with ix.searcher() as searcher:  # its own: held for the whole build
+                suggest_index(searcher, labels, suggest_key)
     except Exception:  # warming is an optimisation: a failure must never reach a request
-        log.exception("warming postings failed")
+        log.exception("warming the generation failed")
     finally:
         done.set()
 
