@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
@@ -54,7 +55,7 @@ def _decode(term) -> str:
 
 
 def _ids(matcher) -> np.ndarray:
-    return np.fromiter(matcher.all_ids(), dtype=np.int32)
+    return decode_postings(matcher)[0].astype(np.int32, copy=False)
 
 
 def load_facet(reader, fieldname: str) -> FacetOrdinals:
@@ -81,6 +82,10 @@ def decode_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
     is ~50× faster than stepping through ``id()``/``weight()``/``next()``. Matchers of other
     shapes (another Whoosh version) take the public, slower path.
     """
+    if isinstance(matcher, FilterMatcher):  # a segment with deletions: filter in bulk
+        ids, weights = decode_postings(matcher.child)
+        keep = np.isin(ids, np.fromiter(matcher._ids, np.int64, len(matcher._ids)), invert=matcher._exclude)
+        return ids[keep], weights[keep] * np.float32(matcher.boost)
     if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
         parts = [decode_postings(m) for m in matcher.matchers]
         ids = [p[0] + offset for p, offset in zip(parts, matcher.offsets)]
@@ -109,49 +114,55 @@ def _decode_blocks(matcher) -> tuple[np.ndarray, np.ndarray]:
     return _concat(ids, np.int32), _concat(weights, np.float32)
 
 
-def decode_positions(matcher, ids: np.ndarray, selected: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray]:
-    """(doc id, position) pairs of the postings ``selected`` (indices into ``ids``, the term's
-    doc ids as ``decode_postings`` returned them) of a postings matcher.
+def decode_positions(matcher, wanted: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray]:
+    """(doc id, position) pairs of a postings matcher for the documents in ``wanted`` (sorted
+    doc ids, all holding the term and none deleted).
 
-    Only the blocks holding a selected posting are read, and only those postings' values
-    decoded (``decode`` turns a posting value into its positions)."""
+    Only blocks whose id range covers a wanted document are read, and only the wanted
+    postings' values decoded (``decode`` turns a posting value into its positions)."""
     if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
         bounds = [*matcher.offsets[1:], None]
         docs, positions = [], []
         for sub, start, stop in zip(matcher.matchers, matcher.offsets, bounds):
-            lo = int(np.searchsorted(ids, start))
-            hi = len(ids) if stop is None else int(np.searchsorted(ids, stop))
-            mine = selected[(selected >= lo) & (selected < hi)] - lo
-            sub_docs, sub_positions = decode_positions(sub, ids[lo:hi] - start, mine, decode)
-            docs.append(sub_docs + start)
-            positions.append(sub_positions)
+            lo = int(np.searchsorted(wanted, start))
+            hi = len(wanted) if stop is None else int(np.searchsorted(wanted, stop))
+            if hi > lo:
+                sub_docs, sub_positions = decode_positions(sub, wanted[lo:hi] - start, decode)
+                docs.append(sub_docs + start)
+                positions.append(sub_positions)
         return _concat(docs, np.int64), _concat(positions, np.int64)
+    if isinstance(matcher, FilterMatcher) and matcher._exclude:
+        matcher = matcher.child  # it only hides deleted documents, and none is wanted
     out_docs: list[int] = []
     out_positions: list[int] = []
-    if not all(hasattr(matcher, a) for a in ("_read_values", "_next_block", "_blocklength")):
-        wanted = set(selected.tolist())
-        for index in range(len(ids)):
-            if index in wanted:
+    if not all(hasattr(matcher, a) for a in ("_read_ids", "_read_values", "_next_block", "block_max_id")):
+        want = set(wanted.tolist())
+        while matcher.is_active():
+            if matcher.id() in want:
                 found = matcher.value_as("positions")
                 out_docs += [matcher.id()] * len(found)
                 out_positions += found
             matcher.next()
         return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
-    selected = np.sort(selected)
-    done, index = 0, 0  # selected[:done] decoded; index: the current block's first posting
-    while done < len(selected) and matcher.is_active():
-        end = index + matcher._blocklength
-        upto = int(np.searchsorted(selected, end))
+    done = 0  # wanted[:done] are behind the current block
+    while done < len(wanted) and matcher.is_active():
+        upto = int(np.searchsorted(wanted, matcher.block_max_id(), side="right"))
         if upto > done:
-            if matcher._values is None:
-                matcher._read_values()
-            values = matcher._values
-            for k in selected[done:upto].tolist():
-                found = decode(values[k - index])
-                out_docs += [int(ids[k])] * len(found)
-                out_positions += found
+            if matcher._ids is None:
+                matcher._read_ids()
+            ids = np.asarray(matcher._ids, np.int64)
+            want = wanted[done:upto]
+            at = np.minimum(np.searchsorted(ids, want), len(ids) - 1)
+            hits = at[ids[at] == want]
+            if len(hits):
+                if matcher._values is None:
+                    matcher._read_values()
+                values = matcher._values
+                for k in hits.tolist():
+                    found = decode(values[k])
+                    out_docs += [int(ids[k])] * len(found)
+                    out_positions += found
             done = upto
-        index = end
         matcher._next_block()
     return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
 
@@ -275,14 +286,14 @@ class GenerationColumns:
         """(doc id, position) pairs of ``text`` in ``fieldname`` within the ``wanted`` documents
         (not cached: the caller caches what it computes from them)."""
         ids, _ = self.postings(fieldname, text)
-        selected = np.flatnonzero(wanted[ids])
-        if not len(selected):
+        docs = np.sort(ids[wanted[ids]]).astype(np.int64)
+        if not len(docs):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         field_obj = self.schema[fieldname]
         term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
         with self.pool.use() as searcher:
             matcher = searcher.reader().postings(fieldname, term)
-            return decode_positions(matcher, ids, selected, self._position_decoder(field_obj.format))
+            return decode_positions(matcher, docs, self._position_decoder(field_obj.format))
 
     def _position_decoder(self, fmt):
         """``fmt.decode_positions`` through a bounded cache: a posting's value is its encoded
