@@ -202,10 +202,28 @@ def _length_bytes(column, count: int) -> np.ndarray:
     return np.fromiter(column, np.uint8, count)
 
 
-def _column(reader, name: str, size: int, dtype) -> np.ndarray:
+def read_column(reader, name: str, size: int, dtype) -> np.ndarray:
+    """A sortable numeric column's raw value for every document: whoosh3 keeps them as one
+    block of fixed-width big-endian numbers per segment (documents past its end hold the
+    column's default), read here in one go instead of one value at a time."""
     if not reader.has_column(name):
         return np.zeros(size, dtype)
-    return np.fromiter(reader.column_reader(name, translate=False), dtype=dtype, count=size)
+    out = np.zeros(size, dtype)
+    default = np.asarray(getattr(reader.schema[name].column_type, "_default", 0) or 0, np.uint64).astype(dtype)
+    for leaf, offset in reader.leaf_readers():
+        count = leaf.doc_count_all()
+        if not leaf.has_column(name):  # no document of this segment has a value
+            out[offset:offset + count] = default
+            continue
+        column = leaf.column_reader(name, translate=False)
+        if all(hasattr(column, a) for a in ("_typecode", "_dbfile", "_basepos", "_count", "_fixedlen", "_default")):
+            stored = min(column._count, count)
+            raw = column._dbfile.get(column._basepos, stored * column._fixedlen)
+            out[offset:offset + stored] = np.frombuffer(raw, np.dtype(">" + column._typecode)).astype(dtype)
+            out[offset + stored:offset + count] = np.asarray(column._default, np.uint64).astype(dtype)
+        else:
+            out[offset:offset + count] = np.fromiter(column, dtype=dtype, count=count)
+    return out
 
 
 def _rank(values: list) -> np.ndarray:
@@ -248,11 +266,11 @@ class GenerationColumns:
         self.title_values = [_decode(v) for v in reader.column_reader("title_sort", translate=False)]
         self.title_rank = _rank(self.title_values)
         self.sorted_titles = sorted(self.title_values)
-        dates = _column(reader, "release_date", self.size, np.uint64)
+        dates = read_column(reader, "release_date", self.size, np.uint64)
         self.has_date = dates != MISSING_U64
         self.release_date = np.where(self.has_date, dates, 0).astype(np.int64)
-        self.file_count = _column(reader, "file_count", self.size, np.int64)
-        self.total_size = _column(reader, "total_size_bytes", self.size, np.int64)
+        self.file_count = read_column(reader, "file_count", self.size, np.int64)
+        self.total_size = read_column(reader, "total_size_bytes", self.size, np.int64)
         self._field_totals = {name: reader.field_length(name) for name in reader.schema.scorable_names()}
 
     def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:

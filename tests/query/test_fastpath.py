@@ -188,3 +188,39 @@ def test_phrases_match_the_documents_whoosh_matches(service, phrase_windows, dat
         expected = set(searcher.docs_for_query(query))
     mask = live.evaluator.mask(query)
     assert set(map(int, mask.nonzero()[0])) == expected, (field, words)
+
+
+def test_numeric_columns_read_in_bulk_equal_whooshs_values(service, tmp_path):
+    import numpy as np
+    from whoosh import index as whoosh_index
+
+    from query.columns import read_column
+
+    live = service._current()
+    # The live index, and a copy with two more segments (one holding no value of the column).
+    ix = whoosh_index.open_dir(live.generation.path)
+    for name, dtype in (("release_date", np.uint64), ("file_count", np.int64), ("total_size_bytes", np.int64)):
+        reader = ix.reader()
+        expected = np.fromiter(reader.column_reader(name, translate=False), dtype=dtype, count=reader.doc_count_all())
+        assert np.array_equal(read_column(reader, name, reader.doc_count_all(), dtype), expected), name
+    extra = whoosh_index.create_in(tmp_path, ix.schema)
+    from datetime import datetime
+
+    for docs in ([{"accession": "S-A", "file_count": 7, "total_size_bytes": 2**40, "release_date": datetime(2020, 1, 2)},
+                  {"accession": "S-B"}],
+                 [{"accession": "S-C", "file_count": 1}]):
+        writer = extra.writer()
+        for doc in docs:
+            writer.add_document(**doc)
+        writer.commit(merge=False)
+    reader = extra.reader()
+    assert len(reader.leaf_readers()) == 2
+    for name, dtype in (("release_date", np.uint64), ("file_count", np.int64), ("total_size_bytes", np.int64)):
+        # Whoosh's own values, one at a time per segment; a segment without the column
+        # holds its default; a missing value is unsigned, wrapped as numpy wraps it.
+        default = reader.schema[name].column_type._default
+        values = []
+        for leaf, _ in reader.leaf_readers():
+            values += list(leaf.column_reader(name, translate=False)) if leaf.has_column(name) else [default] * leaf.doc_count_all()
+        expected = np.array(values, np.uint64).astype(dtype)
+        assert np.array_equal(read_column(reader, name, reader.doc_count_all(), dtype), expected), name
