@@ -25,6 +25,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
 from indexer.schema import FACETS
+from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet, raw_postings_ids
 
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
@@ -52,27 +53,6 @@ class FacetOrdinals:
 
 def _decode(term) -> str:
     return term.decode("utf-8") if isinstance(term, bytes) else str(term)
-
-
-def _ids(matcher) -> np.ndarray:
-    return decode_postings(matcher)[0].astype(np.int32, copy=False)
-
-
-def load_facet(reader, fieldname: str) -> FacetOrdinals:
-    """Read every key of a keyword facet field and its postings."""
-    keys: list[str] = []
-    docs: list[np.ndarray] = []
-    postings: dict[str, np.ndarray] = {}
-    if fieldname in reader.indexed_field_names():
-        for term in reader.lexicon(fieldname):
-            ids = _ids(reader.postings(fieldname, term))
-            key = _decode(term)
-            postings[key] = ids
-            keys.append(key)
-            docs.append(ids)
-    entry_doc = np.concatenate(docs) if docs else np.zeros(0, np.int32)
-    entry_key = np.repeat(np.arange(len(keys), dtype=np.int32), [len(d) for d in docs]) if docs else np.zeros(0, np.int32)
-    return FacetOrdinals(keys, entry_doc, entry_key, postings)
 
 
 def decode_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -242,10 +222,10 @@ class GenerationColumns:
     """Arrays of one opened index generation, read through borrowed searchers (a searcher is
     never used by two threads at once); everything read is cached."""
 
-    def __init__(self, pool):
+    def __init__(self, pool, segments: SegmentCache | None = None):
         self.pool = pool
         with pool.use() as searcher:
-            self._load(searcher.reader())
+            self._load(searcher.reader(), segments or SegmentCache())
         self._postings: OrderedDict = OrderedDict()
         self._postings_bytes = 0
         self._lengths: dict[str, np.ndarray] = {}
@@ -253,25 +233,56 @@ class GenerationColumns:
         self._average: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _load(self, reader) -> None:
+    def _load(self, reader, segments: SegmentCache) -> None:
         self.schema = reader.schema
         self.size = reader.doc_count_all()
-        self.live = np.zeros(self.size, bool)
-        self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
-        self.facets = {spec.name: load_facet(reader, spec.field) for spec in FACETS}
-        self.trees = {name: load_facet(reader, name) for name in TREE_FIELDS}
-        self.accessions = [_decode(v) for v in reader.column_reader("accession", translate=False)]
+        leaves = reader.leaf_readers()
+        offsets = [offset for _, offset in leaves]
+        parts = segments.arrays([leaf for leaf, _ in leaves], self._read_segment)
+        self.live = np.ones(self.size, bool)
+        for leaf, offset in leaves:
+            if leaf.has_deletions():
+                deleted = getattr(leaf, "deleted_docs_set", None)
+                if deleted is None:
+                    deleted = [d for d in range(leaf.doc_count_all()) if leaf.is_deleted(d)]
+                self.live[np.fromiter(deleted, np.int64) + offset] = False
+        facet = lambda name: FacetOrdinals(*assemble_facet([p.facets[name] for p in parts], offsets))  # noqa: E731
+        self.facets = {spec.name: facet(spec.field) for spec in FACETS}
+        self.trees = {name: facet(name) for name in TREE_FIELDS}
+        self.accessions = [a for p in parts for a in p.accessions]
         self.accession_rank = _rank(self.accessions)
         self.sorted_accessions = sorted(self.accessions)
-        self.title_values = [_decode(v) for v in reader.column_reader("title_sort", translate=False)]
+        self.title_values = [t for p in parts for t in p.titles]
         self.title_rank = _rank(self.title_values)
         self.sorted_titles = sorted(self.title_values)
-        dates = read_column(reader, "release_date", self.size, np.uint64)
+        numeric = lambda name, dtype: _concat([p.numeric[name] for p in parts], dtype)  # noqa: E731
+        dates = numeric("release_date", np.uint64)
         self.has_date = dates != MISSING_U64
         self.release_date = np.where(self.has_date, dates, 0).astype(np.int64)
-        self.file_count = read_column(reader, "file_count", self.size, np.int64)
-        self.total_size = read_column(reader, "total_size_bytes", self.size, np.int64)
+        self.file_count = numeric("file_count", np.int64)
+        self.total_size = numeric("total_size_bytes", np.int64)
         self._field_totals = {name: reader.field_length(name) for name in reader.schema.scorable_names()}
+
+    @staticmethod
+    def _read_segment(leaf) -> SegmentArrays:
+        count = leaf.doc_count_all()
+        indexed = set(leaf.indexed_field_names())
+        facets = {}
+        for name in [spec.field for spec in FACETS] + list(TREE_FIELDS):
+            terms = list(leaf.lexicon(name)) if name in indexed else []
+            facets[name] = ([_decode(t) for t in terms],
+                            [raw_postings_ids(leaf.postings(name, t), decode_postings) for t in terms])
+        return SegmentArrays(
+            size=count,
+            facets=facets,
+            accessions=[_decode(v) for v in leaf.column_reader("accession", translate=False)],
+            titles=[_decode(v) for v in leaf.column_reader("title_sort", translate=False)],
+            numeric={
+                "release_date": read_column(leaf, "release_date", count, np.uint64),
+                "file_count": read_column(leaf, "file_count", count, np.int64),
+                "total_size_bytes": read_column(leaf, "total_size_bytes", count, np.int64),
+            },
+        )
 
     def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Doc ids and term frequencies of ``text`` in ``fieldname`` (decoded once, cached)."""

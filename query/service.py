@@ -27,6 +27,7 @@ from query.evaluate import Evaluator
 from query.hits import query_terms, render_hit
 from query.result_cache import ResultCache, request_key
 from query.searchers import SearcherPool
+from query.segment_arrays import SegmentCache
 from query.facet_tree import build_tree
 from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
@@ -68,6 +69,7 @@ class SearchService:
         self._results = ResultCache()
         self._warming: threading.Event | None = None
         self._warmed = threading.Event()
+        self._segments = SegmentCache()  # per-segment arrays, reused when a generation reopens
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -85,7 +87,7 @@ class SearchService:
         generation = current(self.index_dir)
         ix = open_for_search(generation.path)
         pool = SearcherPool(ix)
-        columns = GenerationColumns(pool)
+        columns = GenerationColumns(pool, self._segments)
         resolver = FacetResolver(generation.labels())
         self._results.clear()
         self._warm(columns, ix, resolver.labels, (str(self.index_dir), stamp))
