@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from whoosh.matching.wrappers import FilterMatcher
 
-FACET_FIELDS_KEY = "facet_fields"
 
 
 @dataclass

@@ -11,7 +11,6 @@ from harvesters.archive import MirrorArchiveHarvester
 from harvesters.base import run_harvest
 from harvesters.store import RecordStore
 from indexer.builder import full_build, update
-from query import columns as columns_module
 from query.columns import GenerationColumns
 from query.params import parse_search_params
 from query.service import SearchService
