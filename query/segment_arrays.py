@@ -18,7 +18,6 @@ import numpy as np
 from whoosh.matching.wrappers import FilterMatcher
 
 
-
 @dataclass
 class SegmentArrays:
     """What the query path needs from one segment, in segment-local document numbers."""
