@@ -206,13 +206,16 @@ def read_column(reader, name: str, size: int, dtype) -> np.ndarray:
     return out
 
 
-def _rank(values: list[str], sorted_values: list[str]) -> np.ndarray:
-    """Rank of each value in sorted order (ties share the lower rank): its ``bisect_left``
-    position in ``sorted_values``, found by numpy over the whole list at once (numpy orders
-    strings by code point, as Python does)."""
-    if not values:
-        return np.zeros(0, np.int64)
-    return np.searchsorted(np.array(sorted_values), np.array(values), side="left").astype(np.int64)
+def _rank(values: list) -> np.ndarray:
+    """Rank of each value in sorted order (ties share the lower rank)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = np.zeros(len(values), np.int64)
+    previous, rank = object(), -1
+    for position, doc in enumerate(order):
+        if values[doc] != previous:
+            rank, previous = position, values[doc]
+        ranks[doc] = rank
+    return ranks
 
 
 class GenerationColumns:
@@ -247,11 +250,11 @@ class GenerationColumns:
         self.facets = {spec.name: facet(spec.field) for spec in FACETS}
         self.trees = {name: facet(name) for name in TREE_FIELDS}
         self.accessions = [a for p in parts for a in p.accessions]
+        self.accession_rank = _rank(self.accessions)
         self.sorted_accessions = sorted(self.accessions)
-        self.accession_rank = _rank(self.accessions, self.sorted_accessions)
         self.title_values = [t for p in parts for t in p.titles]
+        self.title_rank = _rank(self.title_values)
         self.sorted_titles = sorted(self.title_values)
-        self.title_rank = _rank(self.title_values, self.sorted_titles)
         numeric = lambda name, dtype: _concat([p.numeric[name] for p in parts], dtype)  # noqa: E731
         dates = numeric("release_date", np.uint64)
         self.has_date = dates != MISSING_U64

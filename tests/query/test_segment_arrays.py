@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bioimage_search.config import SAMPLE_STORE
 from harvesters.archive import MirrorArchiveHarvester
@@ -71,21 +69,3 @@ def test_searches_after_the_update_see_it(updated):
     result = service.search(parse_search_params({"query": ["zebrafish"], "facet.file_format": ["zarr"], "pageSize": ["50"]}))
     assert result["totalHits"] == 3
     assert service.search(parse_search_params({"query": ["accession:S-NEW1"]}))["totalHits"] == 1
-
-
-def _rank_by_sorting(values: list[str]) -> list[int]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks, previous, rank = [0] * len(values), object(), -1
-    for position, doc in enumerate(order):
-        if values[doc] != previous:
-            rank, previous = position, values[doc]
-        ranks[doc] = rank
-    return ranks
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=12), max_size=40))
-def test_ranks_are_sorted_positions_with_ties_sharing_the_lower(values):
-    from query.columns import _rank
-
-    assert _rank(values, sorted(values)).tolist() == _rank_by_sorting(values)
