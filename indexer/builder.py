@@ -28,7 +28,7 @@ from whoosh.query import Term
 
 from harvesters.records import utc_now
 from harvesters.store import RecordStore
-from indexer.documents import facet_values, to_document
+from indexer.documents import facet_values, merge_labels, to_document
 from indexer.generations import (
     BUILDING,
     LABELS,
@@ -121,11 +121,6 @@ def _recorded(index_dir: Path, kind: str) -> Iterator[dict]:
             log.warning("cannot record the build in %s: %s", index_dir, exc)
 
 
-def _merge_labels(labels: dict, record) -> None:
-    for facet, values in facet_values(record).items():
-        labels.setdefault(facet, {}).update(values)
-
-
 def full_build(
     store: RecordStore,
     index_dir: Path,
@@ -206,7 +201,7 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
                     deleted += writer.delete_by_term("accession", change.accession)
                 else:
                     writer.update_document(**to_document(change.record))
-                    _merge_labels(labels, change.record)
+                    merge_labels(labels, facet_values(change.record))
                     indexed += 1
             writer.commit()
         except BaseException:

@@ -45,6 +45,12 @@ def facet_values(record: Record) -> dict[str, dict[str, str]]:
     }
 
 
+def merge_labels(labels: Labels, more: Labels) -> None:
+    """Add the facet keys and labels of ``more`` to ``labels`` (a generation's label map)."""
+    for facet, values in more.items():
+        labels.setdefault(facet, {}).update(values)
+
+
 def _join(keys) -> str:
     return ",".join(sorted(k.replace(",", " ") for k in keys))
 

@@ -30,7 +30,7 @@ from whoosh.index import TOC
 
 from harvesters.store import RecordStore
 from indexer.bulk_writer import BulkSegmentWriter
-from indexer.documents import facet_values, to_document
+from indexer.documents import facet_values, merge_labels, to_document
 
 # Segments are written as separate files, not one compound file: whoosh3 opens a compound
 # file's postings and terms by copying them into a BytesIO, so every searcher held a
@@ -53,13 +53,11 @@ class Written:
     per_source: Counter = field(default_factory=Counter)
 
     def add(self, record) -> None:
-        for facet, values in facet_values(record).items():
-            self.labels.setdefault(facet, {}).update(values)
+        merge_labels(self.labels, facet_values(record))
         self.per_source[record.source] += 1
 
     def merge(self, other: Written) -> None:
-        for facet, values in other.labels.items():
-            self.labels.setdefault(facet, {}).update(values)
+        merge_labels(self.labels, other.labels)
         self.per_source.update(other.per_source)
 
 

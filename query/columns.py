@@ -25,7 +25,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
 from indexer.schema import FACETS
-from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet, raw_postings_ids
+from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet
 
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
@@ -94,6 +94,16 @@ def _decode_blocks(matcher) -> tuple[np.ndarray, np.ndarray]:
     return _concat(ids, np.int32), _concat(weights, np.float32)
 
 
+def _unfiltered(matcher):
+    """A segment's postings matcher without Whoosh's filter hiding its deleted documents."""
+    return matcher.child if isinstance(matcher, FilterMatcher) and matcher._exclude else matcher
+
+
+def segment_ids(matcher) -> np.ndarray:
+    """A segment's postings doc ids, deleted documents included (the live mask drops them)."""
+    return decode_postings(_unfiltered(matcher))[0].astype(np.int32, copy=False)
+
+
 def decode_positions(matcher, wanted: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray]:
     """(doc id, position) pairs of a postings matcher for the documents in ``wanted`` (sorted
     doc ids, all holding the term and none deleted).
@@ -111,8 +121,7 @@ def decode_positions(matcher, wanted: np.ndarray, decode) -> tuple[np.ndarray, n
                 docs.append(sub_docs + start)
                 positions.append(sub_positions)
         return _concat(docs, np.int64), _concat(positions, np.int64)
-    if isinstance(matcher, FilterMatcher) and matcher._exclude:
-        matcher = matcher.child  # it only hides deleted documents, and none is wanted
+    matcher = _unfiltered(matcher)  # it only hides deleted documents, and none is wanted
     out_docs: list[int] = []
     out_positions: list[int] = []
     if not all(hasattr(matcher, a) for a in ("_read_ids", "_read_values", "_next_block", "block_max_id")):
@@ -196,11 +205,11 @@ def read_column(reader, name: str, size: int, dtype) -> np.ndarray:
             out[offset:offset + count] = default
             continue
         column = leaf.column_reader(name, translate=False)
-        if all(hasattr(column, a) for a in ("_typecode", "_dbfile", "_basepos", "_count", "_fixedlen", "_default")):
+        if all(hasattr(column, a) for a in ("_typecode", "_dbfile", "_basepos", "_count", "_fixedlen")):
             stored = min(column._count, count)
             raw = column._dbfile.get(column._basepos, stored * column._fixedlen)
             out[offset:offset + stored] = np.frombuffer(raw, np.dtype(">" + column._typecode)).astype(dtype)
-            out[offset + stored:offset + count] = np.asarray(column._default, np.uint64).astype(dtype)
+            out[offset + stored:offset + count] = default
         else:
             out[offset:offset + count] = np.fromiter(column, dtype=dtype, count=count)
     return out
@@ -271,7 +280,7 @@ class GenerationColumns:
         for name in [spec.field for spec in FACETS] + list(TREE_FIELDS):
             terms = list(leaf.lexicon(name)) if name in indexed else []
             facets[name] = ([_decode(t) for t in terms],
-                            [raw_postings_ids(leaf.postings(name, t), decode_postings) for t in terms])
+                            [segment_ids(leaf.postings(name, t)) for t in terms])
         return SegmentArrays(
             size=count,
             facets=facets,

@@ -15,7 +15,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from whoosh.matching.wrappers import FilterMatcher
 
 
 @dataclass
@@ -57,13 +56,6 @@ def segment_key(leaf) -> str:
     if segment is None or not hasattr(segment, "segid"):
         return f"reader-{id(leaf)}"  # not a plain segment reader: never reused
     return f"{segment.indexname}_{segment.segid}"
-
-
-def raw_postings_ids(matcher, decode_postings) -> np.ndarray:
-    """A leaf's postings doc ids without its deletion filter (deletions are applied later)."""
-    if isinstance(matcher, FilterMatcher) and matcher._exclude:
-        matcher = matcher.child
-    return decode_postings(matcher)[0].astype(np.int32, copy=False)
 
 
 def assemble_facet(parts: list[tuple[list[str], list[np.ndarray]]], offsets: list[int]):
