@@ -16,7 +16,7 @@ from pathlib import Path
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
-from whoosh.index import FileIndex
+from whoosh.index import _DEF_INDEX_NAME, TOC, FileIndex
 
 
 class MappedFileStorage(FileStorage):
@@ -35,6 +35,21 @@ class MappedFileStorage(FileStorage):
         return StructFile(data, name=name, **kwargs)
 
 
+class SnapshotIndex(FileIndex):
+    """A ``FileIndex`` held at the table of contents current when it was opened.
+
+    Whoosh's index re-reads the newest TOC for every reader and every ``schema`` lookup: a
+    file read and unpickling each time, and a reader made after an update's commit would
+    number documents differently from the arrays the query path read before it."""
+
+    def __init__(self, storage, schema=None, indexname=_DEF_INDEX_NAME):
+        super().__init__(storage, schema, indexname)
+        self._toc = TOC.read(storage, indexname, schema=schema)
+
+    def _read_toc(self):
+        return self._toc
+
+
 def open_for_search(path: str | Path) -> FileIndex:
-    """Open the index in ``path`` for reading, its files memory-mapped."""
-    return MappedFileStorage(path).open_index()
+    """Open the index in ``path`` for reading, its files memory-mapped, at its current TOC."""
+    return SnapshotIndex(MappedFileStorage(path))

@@ -10,7 +10,6 @@ query path does the rest without one.
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,31 +17,23 @@ DEFAULT_SIZE = 2
 
 
 class SearcherPool:
-    """At most ``size`` searchers of one index, created on demand and reused."""
+    """``size`` searchers of one index, opened together and reused.
+
+    They are opened up front so all of them see the same segments: an update committed
+    later may delete the files of segments it merged away."""
 
     def __init__(self, index, size: int = DEFAULT_SIZE):
         self.index = index
         self.size = max(1, size)
         self._free: queue.LifoQueue = queue.LifoQueue()
-        self._made = 0
-        self._lock = threading.Lock()
+        for _ in range(self.size):
+            self._free.put(index.searcher())
 
     @contextmanager
     def use(self) -> Iterator[object]:
         """Borrow a searcher for the duration of the block."""
-        searcher = self._take()
+        searcher = self._free.get()
         try:
             yield searcher
         finally:
             self._free.put(searcher)
-
-    def _take(self):
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._made < self.size:
-                self._made += 1
-                return self.index.searcher()
-        return self._free.get()

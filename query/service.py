@@ -144,7 +144,7 @@ class SearchService:
         with live.pool.use() as searcher:
             user_query = compile_query(
                 node,
-                schema=live.index.schema,
+                schema=live.columns.schema,
                 resolvers=live.resolver.resolvers(),
                 facet_keys=live.resolver.facet_keys(),
                 expand_wildcard=make_wildcard_expander(searcher.reader()),
@@ -197,7 +197,7 @@ class SearchService:
             terms = query_terms(user_query, searcher.reader())
             stored = [searcher.stored_fields(int(doc)) for doc in window]
         hits = [
-            render_hit(fields, terms, live.index.schema,
+            render_hit(fields, terms, live.columns.schema,
                        float(scores[doc]) if scores is not None and sort_by == "relevance" else None, req.fields)
             for doc, fields in zip(window, stored)
         ]
