@@ -13,7 +13,10 @@ the same codec, but:
   individual postings) and written block by block through Whoosh's own
   ``W3PostingsWriter._write_block``, so the bytes on disk are what Whoosh would write;
 - every other field (keywords, ids, numbers, dates) goes through the field's own
-  ``index()``, unchanged.
+  ``index()``, unchanged;
+- the bulk-analysed fields' positions are also written as position keys
+  (``indexer.position_keys``), which the query path reads instead of Whoosh's pickled
+  position blocks.
 
 The result is an ordinary Whoosh segment: ``tests/indexer/test_bulk_writer.py`` checks term
 by term that it holds the same postings, weights, positions, lengths, stored fields and
@@ -39,6 +42,8 @@ from whoosh.system import pack_int, pack_long, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
+from indexer.position_keys import file_name, write_position_keys
+
 STEM_CACHE_LIMIT = 1_000_000
 ITEM_CACHE_LIMIT = 100_000
 _TERMINFO = W3TermInfo._struct
@@ -47,12 +52,16 @@ _TERMINFO = W3TermInfo._struct
 class _Postings:
     """One term's postings in one segment, in document order."""
 
-    __slots__ = ("docs", "weights", "values")
+    __slots__ = ("docs", "weights", "values", "counts", "positions")
 
     def __init__(self) -> None:
         self.docs = array("I")
         self.weights = array("f")
         self.values: list[bytes] = []
+        # Of bulk-analysed fields only: positions per posting and all positions, for the
+        # segment's position keys (indexer.position_keys).
+        self.counts = array("I")
+        self.positions = array("I")
 
 
 @dataclass
@@ -194,12 +203,15 @@ class BulkSegmentWriter(SegmentWriter):
             if postings is None:
                 postings = terms[token] = _Postings()
             postings.docs.append(docnum)
+            postings.counts.append(len(poslist))
             if len(poslist) == 1:
                 postings.weights.append(boost)
                 postings.values.append(single[poslist[0]])
+                postings.positions.append(poslist[0])
             else:
                 postings.weights.append(len(poslist) * boost)
                 postings.values.append(encode(poslist))
+                postings.positions.extend(poslist)
         return len(tokens) if fieldobj.scorable else 0
 
     def _index_with_whoosh(self, name: str, fieldobj, value, docnum: int, terms: dict) -> int:
@@ -247,8 +259,17 @@ class BulkSegmentWriter(SegmentWriter):
             for btext, key in encoded:
                 term_writer.write(btext, terms[key])
             writer.finish_field()
+            if self._plans.get(name) is not None:
+                self._write_position_keys(name, [(btext, terms[key]) for btext, key in encoded])
             self._postings[name] = {}
         writer.close()
+
+    def _write_position_keys(self, name: str, terms: list) -> None:
+        out = self.storage.create_file(file_name(self.newsegment, name))
+        try:
+            write_position_keys(out, ((btext, p.docs, p.counts, p.positions) for btext, p in terms))
+        finally:
+            out.close()
 
     def _block_lengths(self, name: str) -> list | None:
         """Per document, the field length a posting block records (what Whoosh reads back

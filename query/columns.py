@@ -24,6 +24,7 @@ from whoosh.matching.wrappers import FilterMatcher
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
+from indexer.position_keys import open_position_keys
 from indexer.schema import FACETS
 from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet
 
@@ -53,6 +54,10 @@ class FacetOrdinals:
 
 def _decode(term) -> str:
     return term.decode("utf-8") if isinstance(term, bytes) else str(term)
+
+
+def _term_bytes(field_obj, text: str) -> bytes:
+    return field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
 
 
 def decode_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -215,6 +220,20 @@ def read_column(reader, name: str, size: int, dtype) -> np.ndarray:
     return out
 
 
+def _segment_position_keys(leaf) -> dict:
+    """The position keys a segment has, by field (none for segments Whoosh's writer wrote)."""
+    storage, segment = getattr(leaf, "_storage", None), getattr(leaf, "_segment", None)
+    if storage is None or segment is None:
+        return {}
+    found = {}
+    for name, field_obj in leaf.schema.items():
+        if field_obj.format and field_obj.format.supports("positions"):
+            keys = open_position_keys(storage, segment, name)
+            if keys is not None:
+                found[name] = keys
+    return found
+
+
 def _rank(values: list) -> np.ndarray:
     """Rank of each value in sorted order (ties share the lower rank)."""
     order = sorted(range(len(values)), key=values.__getitem__)
@@ -247,7 +266,8 @@ class GenerationColumns:
         self.size = reader.doc_count_all()
         leaves = reader.leaf_readers()
         offsets = [offset for _, offset in leaves]
-        parts = segments.arrays([leaf for leaf, _ in leaves], self._read_segment)
+        parts = self._parts = segments.arrays([leaf for leaf, _ in leaves], self._read_segment)
+        self._offsets = offsets
         self.live = np.ones(self.size, bool)
         for leaf, offset in leaves:
             if leaf.has_deletions():
@@ -291,6 +311,7 @@ class GenerationColumns:
                 "file_count": read_column(leaf, "file_count", count, np.int64),
                 "total_size_bytes": read_column(leaf, "total_size_bytes", count, np.int64),
             },
+            position_keys=_segment_position_keys(leaf),
         )
 
     def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -315,23 +336,56 @@ class GenerationColumns:
 
     def _read_postings(self, reader, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         field_obj = self.schema[fieldname]
-        term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
-        if (fieldname, term) not in reader:
-            return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        return decode_postings(reader.postings(fieldname, term))
+        term = _term_bytes(field_obj, text)
+        boost = np.float32(getattr(field_obj.format, "field_boost", 1.0))
+        ids, weights = [], []
+        for (leaf, offset), part in zip(reader.leaf_readers(), self._parts):
+            keys = part.position_keys.get(fieldname)
+            if keys is not None:
+                docs, counts = keys.postings(term)
+                docs += offset
+                live = self.live[docs]
+                ids.append(docs[live])
+                weights.append(counts[live] * boost)
+            elif (fieldname, term) in leaf:
+                docs, found = decode_postings(leaf.postings(fieldname, term))
+                ids.append(docs + offset)
+                weights.append(found)
+        return _concat(ids, np.int32), _concat(weights, np.float32)
 
-    def positions(self, fieldname: str, text: str, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(doc id, position) pairs of ``text`` in ``fieldname`` within the ``wanted`` documents
-        (not cached: the caller caches what it computes from them)."""
+    def position_keys(self, fieldname: str, text: str, wanted: np.ndarray) -> np.ndarray:
+        """The sorted ``doc << 32 | position`` keys of ``text`` in ``fieldname`` within the
+        ``wanted`` documents (a mask over the generation; not cached: the caller caches what
+        it computes from them). Read from the segments' position keys, or decoded from
+        Whoosh's postings for segments without (only the wanted documents' blocks)."""
+        term = _term_bytes(self.schema[fieldname], text)
+        found: list[np.ndarray] = []
+        from_whoosh = []
+        for index, (part, offset) in enumerate(zip(self._parts, self._offsets)):
+            local = wanted[offset:offset + part.size]
+            keys = part.position_keys.get(fieldname)
+            if keys is None:
+                from_whoosh.append((index, len(found)))
+                found.append(np.zeros(0, np.int64))
+            elif local.any():
+                keys = keys.keys(term)
+                found.append(keys[local[keys >> 32]] + (offset << 32))
+        if from_whoosh:
+            self._decode_keys(fieldname, text, term, wanted, from_whoosh, found)
+        return _concat(found, np.int64)
+
+    def _decode_keys(self, fieldname: str, text: str, term: bytes, wanted: np.ndarray, segments: list, found: list) -> None:
         ids, _ = self.postings(fieldname, text)
         docs = np.sort(ids[wanted[ids]]).astype(np.int64)
-        if not len(docs):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        field_obj = self.schema[fieldname]
-        term = field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
+        decode = self._position_decoder(self.schema[fieldname].format)
         with self.pool.use() as searcher:
-            matcher = searcher.reader().postings(fieldname, term)
-            return decode_positions(matcher, docs, self._position_decoder(field_obj.format))
+            leaves = searcher.reader().leaf_readers()
+            for index, slot in segments:
+                leaf, offset = leaves[index]
+                local = docs[(docs >= offset) & (docs < offset + self._parts[index].size)] - offset
+                if len(local):
+                    seg_docs, positions = decode_positions(leaf.postings(fieldname, term), local, decode)
+                    found[slot] = ((seg_docs + offset) << 32) | positions
 
     def _position_decoder(self, fmt):
         """``fmt.decode_positions`` through a bounded cache: a posting's value is its encoded

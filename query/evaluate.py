@@ -165,8 +165,9 @@ class Evaluator:
         ``Phrase`` with slop 1: ``SpanNear2(ordered=True, mindist=1, slop=1)``).
 
         Candidates are the documents holding every word (from the cached postings); only
-        their positions are decoded. A chain is followed as one array of ``doc << 32 | pos``
-        keys per word: the keys of word i+1 one position after a chain end of word i."""
+        their positions are read. A chain is followed as one sorted array of
+        ``doc << 32 | pos`` keys per word: the keys of word i+1 one position after a chain
+        end of word i."""
         field = query.fieldname
         words = [w.decode("utf-8") if isinstance(w, bytes) else w for w in query.words]
         candidates = np.ones(self.size, bool)
@@ -180,9 +181,8 @@ class Evaluator:
             return mask
         chain = None
         for word in words:
-            docs, positions = self.columns.positions(field, word, candidates)
-            keys = (docs << 32) | positions
-            chain = keys if chain is None else keys[np.isin(keys - 1, chain)]
+            keys = self.columns.position_keys(field, word, candidates)
+            chain = keys if chain is None else _following(chain, keys)
             if not len(chain):
                 return mask
         mask[np.unique(chain >> 32)] = True
@@ -226,6 +226,15 @@ def _add(total, scores):
 
 def _boost(scores, boost: float):
     return scores * boost if scores is not None and boost != 1.0 else scores
+
+
+def _following(chain: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The ``keys`` one position after a key of ``chain`` (both sorted)."""
+    if not len(chain) or not len(keys):
+        return keys[:0]
+    before = keys - 1
+    at = np.minimum(np.searchsorted(chain, before), len(chain) - 1)
+    return keys[chain[at] == before]
 
 
 def _in_range(key: str, query: wq.TermRange) -> bool:

@@ -12,9 +12,11 @@ count and match goes through.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from indexer.position_keys import PositionKeys
 
 
 @dataclass
@@ -26,6 +28,7 @@ class SegmentArrays:
     accessions: list[str]
     titles: list[str]
     numeric: dict[str, np.ndarray]  # raw column values
+    position_keys: dict[str, PositionKeys] = field(default_factory=dict)  # fields that have them
 
 
 class SegmentCache:

@@ -20,6 +20,7 @@ from harvesters.base import run_harvest
 from harvesters.store import RecordStore
 from indexer.bulk_writer import BulkSegmentWriter, plan_for
 from indexer.documents import to_document
+from indexer.position_keys import open_position_keys
 from indexer.schema import build_schema, name_analyzer, text_analyzer
 from whoosh.fields import KEYWORD, TEXT
 
@@ -83,7 +84,8 @@ def test_bulk_segment_holds_what_whooshs_writer_writes(sample_documents, tmp_pat
     plain_segment, plain_files = segment_contents(plain)
     bulk_segment, bulk_files = segment_contents(bulk)
 
-    assert sorted(bulk_files) == sorted(plain_files)
+    whoosh_files = {name for name in bulk_files if not name.endswith(".pos")}
+    assert sorted(whoosh_files) == sorted(plain_files)
     for name, content in plain_files.items():
         if name not in ("pst", "trm"):  # columns, lengths and stored fields: byte for byte
             assert bulk_files[name] == content, name
@@ -101,6 +103,35 @@ def test_bulk_segment_holds_what_whooshs_writer_writes(sample_documents, tmp_pat
         assert decoded_postings(bulk_files["pst"], got) == blocks, (fieldname, text)
         multi_block += len(blocks) > 1
     assert multi_block > 10, "the documents must exercise multi-block posting lists"
+
+
+def test_position_keys_hold_the_positions_whoosh_stores(sample_documents, tmp_path):
+    """Every term of every positional field: its keys are the (document, position) pairs
+    Whoosh's postings hold, and its postings derived from them are Whoosh's ids and weights."""
+    bulk = build(tmp_path / "bulk", sample_documents, bulk=True)
+    reader = bulk.reader()
+    (leaf, _), = reader.leaf_readers()
+    positional = [name for name, f in bulk.schema.items() if f.format and f.format.supports("positions")]
+    assert {"title", "description", "author"} <= set(positional)
+    checked = 0
+    for name in positional:
+        keys = open_position_keys(leaf._storage, leaf._segment, name)
+        assert keys is not None, name
+        for text in reader.lexicon(name):
+            matcher = reader.postings(name, text)
+            expected, ids, weights = [], [], []
+            while matcher.is_active():
+                expected += [(matcher.id(), p) for p in matcher.value_as("positions")]
+                ids.append(matcher.id())
+                weights.append(matcher.weight())
+                matcher.next()
+            got = keys.keys(text)
+            assert [(int(k) >> 32, int(k) & 0xFFFFFFFF) for k in got] == expected, (name, text)
+            docs, counts = keys.postings(text)
+            assert docs.tolist() == ids and counts.astype(float).tolist() == weights, (name, text)
+            checked += 1
+        assert len(keys.keys(b"\xff no such term")) == 0
+    assert checked > 1000
 
 
 def test_the_bulk_index_answers_queries_like_whooshs(sample_documents, tmp_path):
