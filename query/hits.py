@@ -9,7 +9,13 @@ import orjson
 from whoosh import highlight
 
 SNIPPET_CHARS = 240
-FORMATTER = highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
+
+
+def formatter() -> highlight.HtmlFormatter:
+    """A new ``<mark>`` formatter for one text: Whoosh's formatter numbers terms (``t0``,
+    ``t1``...) in a dictionary it keeps, so a shared one would number them by the whole
+    process's history and be written by concurrent requests."""
+    return highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
 
 
 def query_terms(query, reader) -> dict[str, set[str]]:
@@ -27,7 +33,7 @@ def query_terms(query, reader) -> dict[str, set[str]]:
 def _highlight(text: str, words: set[str], analyzer, fragmenter, top: int) -> str:
     if not text or not words:
         return ""
-    return highlight.highlight(text, frozenset(words), analyzer, fragmenter, FORMATTER, top=top)
+    return highlight.highlight(text, frozenset(words), analyzer, fragmenter, formatter(), top=top)
 
 
 def render_hit(stored: dict, terms: dict[str, set[str]], schema, score: float | None, fields: list[str] | None) -> dict:
