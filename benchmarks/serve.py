@@ -1,8 +1,10 @@
 """Serve our Flask app over a benchmark data directory (started by benchmarks.run).
 
-    python -m benchmarks.serve --data-dir DIR --port N [--threads 8]
+    python -m benchmarks.serve --data-dir DIR --port N [--threads 8] [--workers 1]
 
-Uses waitress when installed (as in production), else werkzeug's threaded server.
+Uses waitress when installed (as in production), else werkzeug's threaded server. With
+``--workers`` above 1 it serves as ``bioimage-search serve --workers N`` does (a supervisor
+and N waitress processes on one listening socket), without the scheduler.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def main(argv=None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", required=True, type=int)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=1, help="web processes (production's serve --workers)")
     ap.add_argument("--code-dir", type=Path, help="import the production packages from this tree")
     args = ap.parse_args(argv)
     if args.code_dir:
@@ -29,8 +32,15 @@ def main(argv=None) -> None:
 
     print(f"server: query.service from {query.service.__file__}", flush=True)
     settings = Settings(paths=PathsSettings(data_dir=str(args.data_dir.resolve())))
-    app = create_app(settings)
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    if args.workers > 1:
+        from bioimage_search.serving import serve as serve_workers
+
+        settings.scheduler.enabled = False
+        serve_workers(settings, args.host, args.port, workers=args.workers, threads=args.threads,
+                      echo=lambda line: print(f"server: {line}", flush=True))
+        return
+    app = create_app(settings)
     try:
         from waitress import serve
     except ImportError:
