@@ -30,7 +30,7 @@ from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet
 
 MISSING_U64 = np.iinfo(np.uint64).max
 TREE_FIELDS = ("f_imaging_method_tree", "f_organism_tree")
-POSTINGS_CACHE_BYTES = 256 * 1024 * 1024  # decoded postings kept per generation
+POSTINGS_CACHE_BYTES = 64 * 1024 * 1024  # decoded postings kept per generation
 POSITION_CACHE_ENTRIES = 200_000  # distinct encoded position lists kept decoded
 WARM_TERMS = 200  # most frequent terms per default field decoded when a generation opens
 
@@ -275,6 +275,7 @@ class GenerationColumns:
                 if deleted is None:
                     deleted = [d for d in range(leaf.doc_count_all()) if leaf.is_deleted(d)]
                 self.live[np.fromiter(deleted, np.int64) + offset] = False
+        self.live_count = int(self.live.sum())
         facet = lambda name: FacetOrdinals(*assemble_facet([p.facets[name] for p in parts], offsets))  # noqa: E731
         self.facets = {spec.name: facet(spec.field) for spec in FACETS}
         self.trees = {name: facet(name) for name in TREE_FIELDS}
@@ -409,6 +410,8 @@ class GenerationColumns:
         warmed = 0
         for fieldname in fields:
             self.field_lengths(fieldname)
+            if all(fieldname in part.position_keys for part in self._parts):
+                continue  # read from position keys: no slow first decode to do ahead
             with self.pool.use() as searcher:
                 top = [t for _, t in searcher.reader().most_frequent_terms(fieldname, number=terms_per_field)]
             for term in top:
@@ -429,7 +432,7 @@ class GenerationColumns:
 
     def average_length(self, fieldname: str) -> float:
         """Mean field length over live documents (at least 1)."""
-        live = max(1, int(self.live.sum()))
+        live = max(1, self.live_count)
         return max(1.0, self._field_totals.get(fieldname, 0) / live)
 
     def doc_frequency(self, fieldname: str, text: str) -> int:

@@ -114,7 +114,7 @@ class Evaluator:
 
     def _bm25(self, field: str, ids: np.ndarray, freqs: np.ndarray, boost: float) -> np.ndarray:
         columns = self.columns
-        live = max(1, int(columns.live.sum()))
+        live = max(1, columns.live_count)
         df = len(ids)
         idf = math.log(1 + (live - df + 0.5) / (df + 0.5))
         lengths = columns.field_lengths(field)[ids]

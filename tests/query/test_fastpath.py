@@ -147,11 +147,12 @@ def test_block_decoder_equals_whoosh_postings_on_a_multi_segment_index(tmp_path)
                 assert list(zip(ids.tolist(), freqs.tolist())) == expected
 
 
-def test_warming_decodes_frequent_terms_and_searches_agree(service):
+def test_warming_decodes_frequent_terms_of_fields_without_position_keys(service):
     live = service._current()
-    warmed = live.columns.warm(["title", "description"], terms_per_field=20)
-    assert warmed > 0
-    assert ("title", "cell") in live.columns._postings or ("description", "cell") in live.columns._postings
+    # Text fields of a full build are read from position keys: nothing to decode ahead.
+    assert live.columns.warm(["title", "description"], terms_per_field=20) == 0
+    assert live.columns.warm(["identifiers"], terms_per_field=20) > 0
+    assert any(field == "identifiers" for field, _ in live.columns._postings)
     hits, total, _ = fast(service, {"query": ["cell"]})
     expected, _ = oracle(service, {"query": ["cell"]})
     assert total == len(expected)
