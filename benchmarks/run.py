@@ -256,18 +256,22 @@ def free_port() -> int:
 
 
 def _wait_warm(port: int, deadline: float, workers: int = 1) -> None:
-    """Wait until /healthz says the generation's background warm-up is done (servers
-    without the flag count as warm). Each new connection may reach any of ``workers``
-    processes (a health check opens the index in the one it reaches), so several warm
-    answers in a row are asked for."""
+    """Wait until /healthz says the generation's background warm-up is done in every one of
+    the ``workers`` server processes (servers without the flag count as warm). A new
+    connection may reach any process, so this polls until each has answered warm (by the
+    pid it reports) and the last answers were all warm."""
+    warm: set = set()
     in_a_row = 0
-    while time.time() < deadline and in_a_row < 5 * workers:
+    while time.time() < deadline and (len(warm) < workers or in_a_row < 2 * workers):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("GET", "/healthz")
         data = json.loads(conn.getresponse().read()).get("data", {})
         conn.close()
-        in_a_row = in_a_row + 1 if data.get("warm", True) else 0
-        if not in_a_row:
+        if data.get("warm", True):
+            warm.add(data.get("process", len(warm)))
+            in_a_row += 1
+        else:
+            in_a_row = 0
             time.sleep(0.2)
 
 

@@ -61,7 +61,7 @@ def serve(settings: Settings, host: str, port: int, *, workers: int = 1, threads
 def _serve_here(settings: Settings, host: str, port: int, threads: int, scheduler: Scheduler | None, announce) -> None:
     from waitress import create_server
 
-    server = create_server(make_app(settings, scheduler), host=host, port=port, threads=threads)
+    server = create_server(_opened(make_app(settings, scheduler)), host=host, port=port, threads=threads)
     announce(f"http://{host}:{server.effective_port}/")
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
@@ -71,6 +71,13 @@ def _serve_here(settings: Settings, host: str, port: int, threads: int, schedule
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.close()
+
+
+def _opened(app):
+    """``app`` with its index being opened and warmed already (every worker process would
+    otherwise open it at the first request it happens to get)."""
+    app.extensions["search_service"].open_in_background()
+    return app
 
 
 def _exit_on_signal(signum, frame) -> None:
@@ -133,7 +140,7 @@ def _worker(settings: Settings, sock: socket.socket, threads: int, parent: int) 
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s[%(process)d]: %(message)s", stream=sys.stderr)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    server = create_server(make_app(settings), sockets=[sock], threads=threads)
+    server = create_server(_opened(make_app(settings)), sockets=[sock], threads=threads)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         server.run()

@@ -115,6 +115,20 @@ class SearchService:
         """The live generation (NoIndexError if none)."""
         return self._current().generation
 
+    def open_in_background(self) -> None:
+        """Open the live generation (and so start its warm-up) now, in a thread, instead of
+        at the first request; a server process calls this when it starts."""
+
+        def open_quietly() -> None:
+            try:
+                self._current()
+            except NoIndexError:
+                pass  # nothing to serve yet: the first request after a build opens it
+            except Exception:
+                log.exception("opening the index ahead of the first request failed")
+
+        threading.Thread(target=open_quietly, daemon=True, name="open-generation").start()
+
     def is_warm(self) -> bool:
         """Whether the live generation's background warm-up (postings of the most frequent
         terms of every searched field, the suggestion data) has finished; searches are

@@ -6,6 +6,8 @@ Successful responses are ``{"data": …, "meta": {…}}``; errors use the shape 
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, current_app, jsonify, request
 
 from query.body import parse_search_body
@@ -119,4 +121,4 @@ def healthz():
     until then)."""
     generation = service().generation()
     return envelope({"status": "ok", "generation": generation.name, "documents": generation.meta.get("doc_count"),
-                     "warm": service().is_warm()})
+                     "warm": service().is_warm(), "process": os.getpid()})

@@ -95,8 +95,9 @@ def _paths() -> dict:
             [p.path("job_id", "a job id from a 202 response", {"type": "string", "minLength": 1})], security=[{"adminToken": []}])},
         PATH: {"get": op("This OpenAPI document", "operations", ok("OpenAPI 3.1", {"type": "object"}))},
         "/healthz": {"get": op("Liveness and readiness", "operations", {
-            **ok("a generation is live", envelope(obj({"status": {"const": "ok"}, "generation": STR, "documents": {"type": ["integer", "null"]}, "warm": {"type": "boolean"}},
-                                                      ["status", "generation", "documents", "warm"]))), **errors(503)})},
+            **ok("a generation is live", envelope(obj({"status": {"const": "ok"}, "generation": STR, "documents": {"type": ["integer", "null"]}, "warm": {"type": "boolean"},
+                                                       "process": {"type": "integer", "description": "pid of the server process that answered"}},
+                                                      ["status", "generation", "documents", "warm", "process"]))), **errors(503)})},
         "/metrics": {"get": op("Prometheus metrics", "operations", ok("text exposition format", {"type": "string"}, "text/plain"))},
         "/oai": {
             "get": op("OAI-PMH 2.0", "partners", ok("an OAI-PMH response; protocol errors are <error> elements", xml, TEXT_XML), p.oai_params()),

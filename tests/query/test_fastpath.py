@@ -275,3 +275,20 @@ def test_phrases_and_terms_over_an_updated_index_match_whoosh(tmp_path):
                         mask = live.evaluator.mask(query)
                         assert set(np.flatnonzero(mask).tolist()) == set(searcher.docs_for_query(query)), (field, phrase)
         assert live.evaluator.mask(Phrase("title", ["cell", "imag"])).sum() > 0
+
+
+def test_a_service_opened_in_the_background_warms_before_any_request(service, tmp_path):
+    import time
+
+    started = SearchService(service.index_dir, service.store_path)
+    assert not started.is_warm()
+    started.open_in_background()
+    deadline = time.monotonic() + 60
+    while not started.is_warm():
+        assert time.monotonic() < deadline, "the generation was not opened and warmed"
+        time.sleep(0.05)
+    assert started._live is not None  # opened without a search
+    nothing = SearchService(tmp_path / "no-index", tmp_path / "no-store.sqlite3")
+    nothing.open_in_background()  # no index yet: nothing to open, and no error
+    time.sleep(0.2)
+    assert nothing._live is None and not nothing.is_warm()
