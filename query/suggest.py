@@ -31,10 +31,12 @@ title, the datasets with that title.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 import threading
 import unicodedata
+from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 50
 MAX_PREFIX_CHARS = 200
 KEY_CHARS = 40  # sorted keys hold this much of each name; longer prefixes are verified
+LAST_CHAR = chr(0x10FFFF)
 MAX_INNER_WORDS = 30  # later word starts indexed per name
 MIN_INNER_PREFIX = 2  # shorter prefixes only match the start of a name
 MIN_TERM_CHARS = 3
@@ -222,33 +225,62 @@ class Correction:
     count: int
 
 
-class _SortedNames:
-    """Folded names (their first KEY_CHARS) in sorted order, for prefix range scans."""
+class _Names:
+    """Every name of every entry, once: its entry, rank, display text and folded text."""
 
-    def __init__(self, items: list[tuple[str, _Ref]]):
-        items.sort(key=lambda item: item[0])
-        self.keys = [key for key, _ in items]
-        self.refs = [ref for _, ref in items]
+    def __init__(self) -> None:
+        self.entry = array("i")
+        self.rank = array("i")
+        self.display: list[str] = []
+        self.norm: list[str] = []
+
+    def add(self, entry: int, rank: int, display: str, norm: str) -> int:
+        self.entry.append(entry)
+        self.rank.append(rank)
+        self.display.append(display)
+        self.norm.append(norm)
+        return len(self.norm) - 1
+
+
+class _SortedNames:
+    """Places in folded names (a name and an offset into it), sorted by the KEY_CHARS
+    characters from there, for prefix range scans. Two integers per place: the sort keys
+    are sliced from the names when compared, not stored (a title has up to
+    1 + MAX_INNER_WORDS places)."""
+
+    def __init__(self, names: _Names, name_ids: array, offsets: array):
+        norm = names.norm
+        order = sorted(range(len(name_ids)), key=lambda i: norm[name_ids[i]][offsets[i]:offsets[i] + KEY_CHARS])
+        self._names = names
+        self._ids = array("i", (name_ids[i] for i in order))
+        self._offsets = array("i", (offsets[i] for i in order))
+
+    def _key(self, i: int) -> str:
+        offset = self._offsets[i]
+        return self._names.norm[self._ids[i]][offset:offset + KEY_CHARS]
 
     def matching(self, prefix: str) -> Iterator[_Ref]:
         probe = prefix[:KEY_CHARS]
-        keys, refs = self.keys, self.refs
-        for i in range(bisect_left(keys, probe), len(keys)):
-            if not keys[i].startswith(probe):
-                return
-            ref = refs[i]
-            if len(prefix) <= KEY_CHARS or ref.norm.startswith(prefix, ref.offset):
-                yield ref
+        names, ids, offsets = self._names, self._ids, self._offsets
+        places = range(len(ids))
+        start = bisect_left(places, probe, key=self._key)
+        # Keys beginning with the probe sort before the probe followed by the last code point.
+        stop = bisect_left(places, probe + LAST_CHAR, lo=start, key=self._key)
+        for i in range(start, stop):
+            name, offset = ids[i], offsets[i]
+            norm = names.norm[name]
+            if len(prefix) <= KEY_CHARS or norm.startswith(prefix, offset):
+                yield _Ref(names.entry[name], names.rank[name], names.display[name], norm, offset)
 
 
 class SuggestIndex:
     """Completion names and the spelling vocabulary of one index generation."""
 
-    def __init__(self, entries: list[_Entry], names: list[tuple[str, _Ref]], inner: list[tuple[str, _Ref]],
+    def __init__(self, entries: list[_Entry], starts: _SortedNames, inner: _SortedNames,
                  vocabulary: dict[str, int], surfaces: dict[str, str]):
         self.entries = entries
-        self._starts = _SortedNames(names)
-        self._inner = _SortedNames(inner)
+        self._starts = starts
+        self._inner = inner
         self.vocabulary = vocabulary  # folded word -> datasets containing it
         self._surfaces = surfaces  # folded word -> the form to show
         self._buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
@@ -294,11 +326,9 @@ class SuggestIndex:
             entry = self.entries[entry_id]
             if entry.kind == "term" and ref.norm in facet_texts:
                 continue  # the facet value says the same, with its key
-            rows.append(((quality[0], -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()),
-                         {"text": ref.display, "kind": entry.kind, "facet": entry.facet, "key": entry.key,
-                          "count": entry.count}))
-        rows.sort(key=lambda row: row[0])
-        return [row for _, row in rows[:MAX_LIMIT]]
+            rows.append(((quality[0], -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()), entry, ref))
+        return [{"text": ref.display, "kind": entry.kind, "facet": entry.facet, "key": entry.key, "count": entry.count}
+                for _, entry, ref in heapq.nsmallest(MAX_LIMIT, rows, key=lambda row: row[0])]
 
     # -- spelling
 
@@ -330,22 +360,30 @@ class SuggestIndex:
 class _Builder:
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
-        self.names: list[tuple[str, _Ref]] = []
-        self.inner: list[tuple[str, _Ref]] = []
+        self.names = _Names()
+        self.starts = (array("i"), array("i"))  # name, offset 0
+        self.inner = (array("i"), array("i"))  # name, offset of a later word
 
     def add(self, entry: _Entry, names: Sequence[tuple[str, str]], inner: bool) -> None:
         entry_id = len(self.entries)
         self.entries.append(entry)
         for rank, (display, norm) in enumerate(names):
-            self.names.append((norm[:KEY_CHARS], _Ref(entry_id, rank, display, norm, 0)))
+            name = self.names.add(entry_id, rank, display, norm)
+            self.starts[0].append(name)
+            self.starts[1].append(0)
             if not inner:
                 continue
             offset = norm.find(" ") + 1
             for _ in range(MAX_INNER_WORDS):
                 if not offset:
                     break
-                self.inner.append((norm[offset:offset + KEY_CHARS], _Ref(entry_id, rank, display, norm, offset)))
+                self.inner[0].append(name)
+                self.inner[1].append(offset)
                 offset = norm.find(" ", offset) + 1
+
+    def build(self, vocabulary: dict[str, int], surfaces: dict[str, str]) -> SuggestIndex:
+        return SuggestIndex(self.entries, _SortedNames(self.names, *self.starts), _SortedNames(self.names, *self.inner),
+                            vocabulary, surfaces)
 
 
 def _live_count(reader, field: str, key: str) -> int:
@@ -407,7 +445,7 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
         builder.add(_Entry("term", None, None, word_docs[word]), [(surfaces.get(word, word), word)], inner=False)
     for norm, forms in sorted(phrases.items()):
         builder.add(_Entry("term", None, None, phrase_docs[norm]), [(_display(forms), norm)], inner=True)
-    return SuggestIndex(builder.entries, builder.names, builder.inner, dict(word_docs), surfaces)
+    return builder.build(dict(word_docs), surfaces)
 
 
 def _collect_words(text: str, words: set[str], plain: set[str], forms: dict[str, Counter]) -> None:
