@@ -63,14 +63,11 @@ class Order:
 
     def _column(self, sort_by: str) -> tuple[np.ndarray, np.ndarray]:
         c = self.columns
-        ones = np.ones(c.size, bool)
-        return {
-            "release_date": (c.release_date.astype(np.float64), c.has_date),
-            "title": (c.title_rank.astype(np.float64), ones),
-            "accession": (c.accession_rank.astype(np.float64), ones),
-            "file_count": (c.file_count.astype(np.float64), ones),
-            "size": (c.total_size.astype(np.float64), ones),
-        }[sort_by]
+        if sort_by == "release_date":
+            return c.release_date.astype(np.float64), c.has_date
+        values = {"title": lambda: c.title_rank, "accession": lambda: c.accession_rank,
+                  "file_count": lambda: c.file_count, "size": lambda: c.total_size}[sort_by]()
+        return values.astype(np.float64), np.ones(c.size, bool)
 
     def top(self, docs: np.ndarray, k: int) -> np.ndarray:
         """The first ``k`` of ``docs`` in order, sorting only what can be among them."""
