@@ -24,11 +24,13 @@ from pathlib import Path
 from time import monotonic
 
 from whoosh import index as whoosh_index
-from whoosh.query import Term
+from whoosh.reading import SegmentReader
 
 from harvesters.records import utc_now
 from harvesters.store import RecordStore
+from indexer.bulk_writer import BulkSegmentWriter
 from indexer.documents import facet_values, merge_labels, to_document
+from indexer.postings import decode_postings
 from indexer.generations import (
     BUILDING,
     LABELS,
@@ -49,6 +51,12 @@ from indexer.segments import COMPOUND, PARALLEL_MIN_RECORDS, write_generation
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".writer.lock"
+# An update writes one small segment (with position keys, through BulkSegmentWriter);
+# once more than this many segments are smaller than a tenth of the largest, they are
+# merged into one by Whoosh's writer (the merged one has no position keys: searches read
+# its positions from Whoosh's postings).
+MAX_SMALL_SEGMENTS = 8
+SMALL_SEGMENT_FRACTION = 10
 
 
 class IndexBusyError(RuntimeError):
@@ -193,7 +201,7 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         labels = live.labels()
         indexed = deleted = 0
         seq = since
-        writer = ix.writer(compound=COMPOUND)
+        writer = BulkSegmentWriter(ix, compound=COMPOUND)
         try:
             for change in store.changes_since(since):
                 seq = change.seq
@@ -207,6 +215,7 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         except BaseException:
             writer.cancel()
             raise
+        merge_small_segments(ix)
         total, per_source = _count(ix)
         ix.close()
         write_json_atomic(live.path / LABELS, labels)
@@ -215,11 +224,50 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
     return BuildSummary("update", live.name, indexed, deleted, total, monotonic() - started)
 
 
+def merge_small_segments(ix) -> bool:
+    """Merge the segments incremental updates left (each update writes one) into one, with
+    Whoosh's writer, once there are more than MAX_SMALL_SEGMENTS; True if it did."""
+    small = _small_segments(ix._segments())
+    if len(small) <= MAX_SMALL_SEGMENTS:
+        return False
+    writer = ix.writer(compound=COMPOUND)
+    try:
+        writer.commit(mergetype=_merge_these({s.segment_id() for s in small}))
+    except BaseException:
+        writer.cancel()
+        raise
+    return True
+
+
+def _small_segments(segments: list) -> list:
+    largest = max((s.doc_count_all() for s in segments), default=0)
+    return [s for s in segments if s.doc_count_all() * SMALL_SEGMENT_FRACTION < largest]
+
+
+def _merge_these(ids: set):
+    """A Whoosh merge policy that merges exactly the segments with these ids."""
+
+    def policy(writer, segments):
+        kept = []
+        for segment in segments:
+            if segment.segment_id() in ids:
+                reader = SegmentReader(writer.storage, writer.schema, segment)
+                writer.add_reader(reader)
+                reader.close()
+            else:
+                kept.append(segment)
+        return kept
+
+    return policy
+
+
 def _count(ix) -> tuple[int, Counter]:
     per_source: Counter = Counter()
     with ix.searcher() as searcher:
-        for source in searcher.lexicon("f_source"):
+        reader = searcher.reader()
+        for source in reader.lexicon("f_source"):
             key = source.decode() if isinstance(source, bytes) else source
-            # doc_frequency still counts deleted documents until a merge; a query does not.
-            per_source[key] = sum(1 for _ in searcher.docs_for_query(Term("f_source", key)))
+            # doc_frequency still counts deleted documents until a merge; the postings
+            # matcher leaves them out.
+            per_source[key] = len(decode_postings(reader.postings("f_source", source))[0])
         return searcher.doc_count(), per_source

@@ -20,8 +20,8 @@ the same codec, but:
 
 The result is an ordinary Whoosh segment: ``tests/indexer/test_bulk_writer.py`` checks term
 by term that it holds the same postings, weights, positions, lengths, stored fields and
-columns as Whoosh's writer produces for the same documents. Incremental updates keep using
-Whoosh's writer. The writer holds one segment's postings in memory (about 0.5 GB per 100k
+columns as Whoosh's writer produces for the same documents. It adds documents only: it
+never merges segments (``add_reader`` refuses), so merging is left to Whoosh's writer. The writer holds one segment's postings in memory (about 0.5 GB per 100k
 records), so the builder starts a new segment every ``segment_records`` records.
 """
 
@@ -150,6 +150,14 @@ class BulkSegmentWriter(SegmentWriter):
                 self._postings[name] = {}
             if fieldobj.scorable:
                 self._lengths[name] = array("I")
+
+    def add_reader(self, reader):
+        """Refused: postings copied from a reader would go to Whoosh's pool, which this
+        writer does not write. Merge segments with Whoosh's own writer."""
+        raise NotImplementedError("BulkSegmentWriter does not merge segments; use Whoosh's writer")
+
+    def _merge_segments(self, mergetype, optimize, merge):
+        return self.segments  # never merges (see add_reader), whatever commit() is asked
 
     def add_document(self, **fields):
         """Add one document (same arguments as ``SegmentWriter.add_document``, without boosts)."""

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from whoosh.matching.wrappers import FilterMatcher
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
 from indexer.position_keys import open_position_keys
+from indexer.postings import concat, decode_positions, decode_postings, segment_ids
 from indexer.schema import FACETS
 from query.segment_arrays import SegmentArrays, SegmentCache, assemble_facet
 
@@ -59,111 +59,6 @@ def _decode(term) -> str:
 
 def _term_bytes(field_obj, text: str) -> bytes:
     return field_obj.to_bytes(text) if hasattr(field_obj, "to_bytes") else text.encode()
-
-
-def decode_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
-    """All (doc id, term frequency) pairs of a postings matcher, decoded a block at a time.
-
-    whoosh3's leaf matcher keeps each block's ids and weights as sequences; reading them whole
-    is ~50× faster than stepping through ``id()``/``weight()``/``next()``. Matchers of other
-    shapes (another Whoosh version) take the public, slower path.
-    """
-    if isinstance(matcher, FilterMatcher):  # a segment with deletions: filter in bulk
-        ids, weights = decode_postings(matcher.child)
-        keep = np.isin(ids, np.fromiter(matcher._ids, np.int64, len(matcher._ids)), invert=matcher._exclude)
-        return ids[keep], weights[keep] * np.float32(matcher.boost)
-    if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
-        parts = [decode_postings(m) for m in matcher.matchers]
-        ids = [p[0] + offset for p, offset in zip(parts, matcher.offsets)]
-        return _concat(ids, np.int32), _concat([p[1] for p in parts], np.float32)
-    if all(hasattr(matcher, a) for a in ("_read_ids", "_read_weights", "_next_block", "_i")):
-        return _decode_blocks(matcher)
-    ids, weights = [], []
-    while matcher.is_active():
-        ids.append(matcher.id())
-        weights.append(matcher.weight())
-        matcher.next()
-    return np.asarray(ids, np.int32), np.asarray(weights, np.float32)
-
-
-def _decode_blocks(matcher) -> tuple[np.ndarray, np.ndarray]:
-    ids, weights = [], []
-    while matcher.is_active():
-        if matcher._ids is None:
-            matcher._read_ids()
-        if matcher._weights is None:
-            matcher._read_weights()
-        start = matcher._i
-        ids.append(np.asarray(matcher._ids[start:], np.int32))
-        weights.append(np.asarray(matcher._weights[start:], np.float32))
-        matcher._next_block()
-    return _concat(ids, np.int32), _concat(weights, np.float32)
-
-
-def _unfiltered(matcher):
-    """A segment's postings matcher without Whoosh's filter hiding its deleted documents."""
-    return matcher.child if isinstance(matcher, FilterMatcher) and matcher._exclude else matcher
-
-
-def segment_ids(matcher) -> np.ndarray:
-    """A segment's postings doc ids, deleted documents included (the live mask drops them)."""
-    return decode_postings(_unfiltered(matcher))[0].astype(np.int32, copy=False)
-
-
-def decode_positions(matcher, wanted: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray]:
-    """(doc id, position) pairs of a postings matcher for the documents in ``wanted`` (sorted
-    doc ids, all holding the term and none deleted).
-
-    Only blocks whose id range covers a wanted document are read, and only the wanted
-    postings' values decoded (``decode`` turns a posting value into its positions)."""
-    if hasattr(matcher, "matchers") and hasattr(matcher, "offsets"):  # several segments
-        bounds = [*matcher.offsets[1:], None]
-        docs, positions = [], []
-        for sub, start, stop in zip(matcher.matchers, matcher.offsets, bounds):
-            lo = int(np.searchsorted(wanted, start))
-            hi = len(wanted) if stop is None else int(np.searchsorted(wanted, stop))
-            if hi > lo:
-                sub_docs, sub_positions = decode_positions(sub, wanted[lo:hi] - start, decode)
-                docs.append(sub_docs + start)
-                positions.append(sub_positions)
-        return _concat(docs, np.int64), _concat(positions, np.int64)
-    matcher = _unfiltered(matcher)  # it only hides deleted documents, and none is wanted
-    out_docs: list[int] = []
-    out_positions: list[int] = []
-    if not all(hasattr(matcher, a) for a in ("_read_ids", "_read_values", "_next_block", "block_max_id")):
-        want = set(wanted.tolist())
-        while matcher.is_active():
-            if matcher.id() in want:
-                found = matcher.value_as("positions")
-                out_docs += [matcher.id()] * len(found)
-                out_positions += found
-            matcher.next()
-        return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
-    done = 0  # wanted[:done] are behind the current block
-    while done < len(wanted) and matcher.is_active():
-        upto = int(np.searchsorted(wanted, matcher.block_max_id(), side="right"))
-        if upto > done:
-            if matcher._ids is None:
-                matcher._read_ids()
-            ids = np.asarray(matcher._ids, np.int64)
-            want = wanted[done:upto]
-            at = np.minimum(np.searchsorted(ids, want), len(ids) - 1)
-            hits = at[ids[at] == want]
-            if len(hits):
-                if matcher._values is None:
-                    matcher._read_values()
-                values = matcher._values
-                for k in hits.tolist():
-                    found = decode(values[k])
-                    out_docs += [int(ids[k])] * len(found)
-                    out_positions += found
-            done = upto
-        matcher._next_block()
-    return np.asarray(out_docs, np.int64), np.asarray(out_positions, np.int64)
-
-
-def _concat(parts: list, dtype) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 _LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], np.float32)
@@ -284,7 +179,7 @@ class GenerationColumns:
         self.accession_rank = _rank(self.accessions)
         self.sorted_accessions = sorted(self.accessions)
         self.title_values = [t for p in parts for t in p.titles]
-        numeric = lambda name, dtype: _concat([p.numeric[name] for p in parts], dtype)  # noqa: E731
+        numeric = lambda name, dtype: concat([p.numeric[name] for p in parts], dtype)  # noqa: E731
         dates = numeric("release_date", np.uint64)
         self.has_date = dates != MISSING_U64
         self.release_date = np.where(self.has_date, dates, 0).astype(np.int64)
@@ -362,7 +257,7 @@ class GenerationColumns:
                 docs, found = decode_postings(leaf.postings(fieldname, term))
                 ids.append(docs + offset)
                 weights.append(found)
-        return _concat(ids, np.int32), _concat(weights, np.float32)
+        return concat(ids, np.int32), concat(weights, np.float32)
 
     def position_keys(self, fieldname: str, text: str, wanted: np.ndarray) -> np.ndarray:
         """The sorted ``doc << 32 | position`` keys of ``text`` in ``fieldname`` within the
@@ -383,7 +278,7 @@ class GenerationColumns:
                 found.append(keys[local[keys >> 32]] + (offset << 32))
         if from_whoosh:
             self._decode_keys(fieldname, text, term, wanted, from_whoosh, found)
-        return _concat(found, np.int64)
+        return concat(found, np.int64)
 
     def _decode_keys(self, fieldname: str, text: str, term: bytes, wanted: np.ndarray, segments: list, found: list) -> None:
         ids, _ = self.postings(fieldname, text)

@@ -169,3 +169,13 @@ def test_fields_the_bulk_analysis_cannot_mirror_go_through_whoosh():
     assert plan_for(TEXT(analyzer=StandardAnalyzer())) is None  # a stop filter
     assert plan_for(TEXT(analyzer=text_analyzer(), phrase=False)) is None  # no positions
     assert plan_for(KEYWORD(commas=True)) is None
+
+
+def test_the_bulk_writer_refuses_to_merge_segments(sample_documents, tmp_path):
+    ix = build(tmp_path / "bulk", sample_documents[:5], bulk=True)
+    writer = BulkSegmentWriter(ix)
+    with pytest.raises(NotImplementedError):
+        writer.add_reader(ix.reader())
+    writer.add_document(**sample_documents[5])
+    writer.commit(optimize=True)  # asked to merge: adds its segment, merges nothing
+    assert len(ix._segments()) == 2 and ix.doc_count() == 6

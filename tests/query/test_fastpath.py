@@ -119,7 +119,7 @@ def test_block_decoder_equals_whoosh_postings_on_a_multi_segment_index(tmp_path)
     from harvesters.records import Record
     from indexer.builder import update
     from indexer.generations import current
-    from query.columns import decode_postings
+    from indexer.postings import decode_postings
 
     with RecordStore(tmp_path / "s.sqlite3") as store:
         def save(i):
@@ -228,9 +228,9 @@ def test_numeric_columns_read_in_bulk_equal_whooshs_values(service, tmp_path):
 
 
 def test_phrases_and_terms_over_an_updated_index_match_whoosh(tmp_path):
-    """A full build's segment has position keys; an update's segment (Whoosh's writer) has
-    none, and the update deletes documents of the first: phrases and term postings read
-    from both kinds agree with Whoosh."""
+    """Full builds and updates write segments with position keys; the segments updates
+    leave are merged by Whoosh's writer into one without; updates delete documents of the
+    first segment: phrases and term postings read from both kinds agree with Whoosh."""
     import numpy as np
     from whoosh.query import Phrase
 
@@ -249,13 +249,14 @@ def test_phrases_and_terms_over_an_updated_index_match_whoosh(tmp_path):
         for i in range(300):
             save(store, i)
         full_build(store, tmp_path / "index")
-        for i in range(250, 420):  # 50 replaced (deleted from the first segment), 120 new
-            save(store, i, version=1)
-        update(store, tmp_path / "index")
+        for start in range(250, 420, 17):  # 10 updates: 50 replaced (deleted from the first segment), 120 new
+            for i in range(start, min(start + 17, 420)):
+                save(store, i, version=1)
+            update(store, tmp_path / "index")
     service = SearchService(tmp_path / "index", tmp_path / "s.sqlite3")
     live = service._current()
     with_keys = [bool(part.position_keys) for part in live.columns._parts]
-    assert True in with_keys and False in with_keys
+    assert with_keys.count(True) >= 2 and False in with_keys  # the build's, the last update's; the merged one
     from indexer.schema import text_analyzer
 
     terms = [t.text for t in text_analyzer()(" ".join(words))]  # index terms (stemmed)
@@ -292,3 +293,27 @@ def test_a_service_opened_in_the_background_warms_before_any_request(service, tm
     nothing.open_in_background()  # no index yet: nothing to open, and no error
     time.sleep(0.2)
     assert nothing._live is None and not nothing.is_warm()
+
+
+def test_updates_keep_the_number_of_small_segments_bounded(tmp_path):
+    from harvesters.records import Record
+    from indexer.builder import MAX_SMALL_SEGMENTS, update
+    from indexer.generations import current
+    from indexer.storage import open_for_search
+
+    with RecordStore(tmp_path / "s.sqlite3") as store:
+        def save(i):
+            with store.transaction() as db:
+                rec = Record(accession=f"S-U{i}", source="bia", title=f"update {i}", description="a study")
+                store.save_record(db, rec, b"{}", "h")
+
+        for i in range(200):
+            save(i)
+        full_build(store, tmp_path / "index")
+        for i in range(200, 200 + 3 * (MAX_SMALL_SEGMENTS + 1)):
+            save(i)
+            update(store, tmp_path / "index")
+            segments = open_for_search(current(tmp_path / "index").path)._segments()
+            assert len(segments) <= MAX_SMALL_SEGMENTS + 2
+    service = SearchService(tmp_path / "index", tmp_path / "s.sqlite3")
+    assert service.search(parse_search_params({"query": ["update"]}))["totalHits"] == 200 + 3 * (MAX_SMALL_SEGMENTS + 1)
