@@ -7,10 +7,11 @@ Built once when a generation (or an update of it) is opened, and shared by every
   ``numpy.bincount``;
 - posting arrays of facet keys (filters become array lookups);
 - sort columns (release date, title rank, accession rank, file count, size) as numpy arrays;
-- a bounded cache of decoded text postings (doc ids and term frequencies) and per-field
-  document lengths for BM25 scoring.
+- a bounded cache of text postings (doc ids and term frequencies: from the segments'
+  position keys, ``indexer.position_keys``, or decoded from Whoosh's blocks) and per-field
+  document lengths for BM25 scoring; phrase positions from the same position keys.
 
-Whoosh stays the index of record: everything here is read from it.
+Whoosh stays the index of record: everything here is read from its segments.
 """
 
 from __future__ import annotations
