@@ -65,9 +65,8 @@ class Order:
         c = self.columns
         if sort_by == "release_date":
             return c.release_date.astype(np.float64), c.has_date
-        values = {"title": lambda: c.title_rank, "accession": lambda: c.accession_rank,
-                  "file_count": lambda: c.file_count, "size": lambda: c.total_size}[sort_by]()
-        return values.astype(np.float64), np.ones(c.size, bool)
+        attribute = {"title": "title_rank", "accession": "accession_rank", "file_count": "file_count", "size": "total_size"}[sort_by]
+        return getattr(c, attribute).astype(np.float64), np.ones(c.size, bool)
 
     def top(self, docs: np.ndarray, k: int) -> np.ndarray:
         """The first ``k`` of ``docs`` in order, sorting only what can be among them."""
