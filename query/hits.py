@@ -6,16 +6,13 @@ from __future__ import annotations
 import html
 
 import orjson
-from whoosh import highlight
+
+from query.highlight import Highlighter
 
 SNIPPET_CHARS = 240
-
-
-def formatter() -> highlight.HtmlFormatter:
-    """A new ``<mark>`` formatter for one text: Whoosh's formatter numbers terms (``t0``,
-    ``t1``...) in a dictionary it keeps, so a shared one would number them by the whole
-    process's history and be written by concurrent requests."""
-    return highlight.HtmlFormatter(tagname="mark", classname="match", termclass="t")
+SNIPPET_SURROUND = 60
+_HIGHLIGHTERS: dict[int, tuple[object, Highlighter]] = {}
+MAX_HIGHLIGHTERS = 32  # a few fields of the few schemas (generations) a process has open
 
 
 def query_terms(query, reader) -> dict[str, set[str]]:
@@ -30,10 +27,16 @@ def query_terms(query, reader) -> dict[str, set[str]]:
     return terms
 
 
-def _highlight(text: str, words: set[str], analyzer, fragmenter, top: int) -> str:
-    if not text or not words:
-        return ""
-    return highlight.highlight(text, frozenset(words), analyzer, fragmenter, formatter(), top=top)
+def highlighter(fieldobj) -> Highlighter:
+    """The highlighter of a schema field, made once per field object (it caches stems)."""
+    known = _HIGHLIGHTERS.get(id(fieldobj))
+    if known is not None and known[0] is fieldobj:
+        return known[1]
+    if len(_HIGHLIGHTERS) >= MAX_HIGHLIGHTERS:
+        _HIGHLIGHTERS.clear()
+    made = Highlighter(fieldobj)
+    _HIGHLIGHTERS[id(fieldobj)] = (fieldobj, made)
+    return made
 
 
 def render_hit(stored: dict, terms: dict[str, set[str]], schema, score: float | None, fields: list[str] | None) -> dict:
@@ -41,14 +44,13 @@ def render_hit(stored: dict, terms: dict[str, set[str]], schema, score: float | 
     summary = orjson.loads(stored["summary"])
     title = stored.get("title", "")
     description = stored.get("description", "")
-    title_html = _highlight(title, terms.get("title", set()), schema["title"].analyzer, highlight.WholeFragmenter(), 1)
-    snippet = _highlight(
-        description,
-        terms.get("description", set()),
-        schema["description"].analyzer,
-        highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60),
-        2,
-    )
+    title_words = frozenset(terms.get("title", ()))
+    description_words = frozenset(terms.get("description", ()))
+    title_html = highlighter(schema["title"]).whole(title, title_words) if title and title_words else ""
+    snippet = ""
+    if description and description_words:
+        snippet = highlighter(schema["description"]).snippet(
+            description, description_words, SNIPPET_CHARS, SNIPPET_SURROUND, 2)
     summary.update(
         title_html=title_html or html.escape(title),
         snippet=snippet or plain_snippet(description),
