@@ -4,11 +4,13 @@ snippet (``<mark>``), built only for the documents of the returned page."""
 from __future__ import annotations
 
 import html
+import logging
 
 import orjson
 
 from query.highlight import Highlighter
 
+log = logging.getLogger(__name__)
 SNIPPET_CHARS = 240
 SNIPPET_SURROUND = 60
 _HIGHLIGHTERS: dict[int, tuple[object, Highlighter]] = {}
@@ -16,14 +18,26 @@ MAX_HIGHLIGHTERS = 32  # a few fields of the few schemas (generations) a process
 
 
 def query_terms(query, reader) -> dict[str, set[str]]:
-    """The words a query matched, by field (wildcards and fuzzy terms expanded)."""
+    """The words a query matched, by field (wildcards and fuzzy terms expanded).
+
+    Whoosh's ``Query.existing_terms`` would do this, but it reuses its ``fieldname``
+    argument as a loop variable: after the first leaf, leaves of every other field are
+    skipped, so a query over title and description never marked a description."""
+    schema = reader.schema
     terms: dict[str, set[str]] = {}
     try:
-        found = query.existing_terms(reader, phrases=True, expand=True)
+        for leaf in query.leaves():
+            for fieldname, text in leaf.expanded_terms(reader, phrases=True):
+                if fieldname not in schema:
+                    continue
+                try:
+                    btext = schema[fieldname].to_bytes(text)
+                except ValueError:
+                    continue
+                if (fieldname, btext) in reader:
+                    terms.setdefault(fieldname, set()).add(btext.decode("utf-8"))
     except Exception:  # a query Whoosh cannot expand still gets a plain snippet
-        found = set()
-    for field, text in found:
-        terms.setdefault(field, set()).add(text.decode("utf-8") if isinstance(text, bytes) else text)
+        log.debug("no highlighting terms for %r", query, exc_info=True)
     return terms
 
 

@@ -75,6 +75,17 @@ def test_hit_shape_and_highlight(client):
     assert "<mark" in hits[0]["title_html"]
 
 
+@pytest.mark.parametrize("word", ["segmentation", "cells", "microscopy"])
+def test_snippets_mark_description_words_when_the_title_has_none(client, word):
+    # A query over every default field: the title's terms come first, the description's
+    # must still be marked (Whoosh's existing_terms dropped every field after the first).
+    _, body = get(client, f"/api/v1/search?query={word}&pageSize=100")
+    hits = body["data"]["hits"]
+    assert any("<mark" in h["snippet"] and "<mark" not in h["title_html"] for h in hits)
+    for hit in hits:
+        assert "<mark" not in hit["snippet"] or word[:4] in hit["snippet"].lower()
+
+
 def test_default_operator_is_and(client):
     _, one = get(client, "/api/v1/search?query=zebrafish")
     _, both = get(client, "/api/v1/search?query=zebrafish toxicity")
