@@ -7,7 +7,7 @@ a RecordStore with it, and runs the same 204-query mix through:
 
 1. ``ours``      our SearchService in-process, over production ``full_build`` of the store;
 2. ``ours_http`` the Flask app (waitress, else werkzeug threaded) served as ``serve --workers``
-                 does (``--server-workers`` processes) on 127.0.0.1, with N concurrent
+                 does (``--server-workers`` processes of ``--server-threads`` threads) on 127.0.0.1, with N concurrent
                  keep-alive clients sharing the mix;
 3. ``whoosh``    plain Whoosh (straightforward schema, MultifieldParser, groupedby facets);
 4. ``fts5``      SQLite FTS5 with facet counts by GROUP BY;
@@ -276,12 +276,12 @@ def _wait_warm(port: int, deadline: float, workers: int = 1) -> None:
 
 
 def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float, sampler: RssSampler, log_path: Path,
-             keep_log: Path | None = None, workers: int = 1) -> dict:
+             keep_log: Path | None = None, workers: int = 1, threads: int = 2) -> dict:
     port = free_port()
     with log_path.open("wb") as server_log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.serve", "--data-dir", str(data_dir), "--port", str(port),
-             "--threads", str(clients), "--workers", str(workers)] + (["--code-dir", str(CODE_DIR)] if CODE_DIR else []),
+             "--threads", str(threads), "--workers", str(workers)] + (["--code-dir", str(CODE_DIR)] if CODE_DIR else []),
             stdout=server_log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
             env=_child_env(),
         )
@@ -359,7 +359,7 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
             text = log_path.read_text(errors="replace")
             server_errors = [f"server log kept as {keep_log.name}"] + [
                 "Traceback" + block[:3000] for block in text.split("Traceback")[1:3]]
-        return {"server_errors": server_errors, "clients": clients, "workers": workers, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
+        return {"server_errors": server_errors, "clients": clients, "workers": workers, "threads": threads, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
                 "partial": stopped[0], "budget_s": budget, "open_s": round(open_s, 3),
                 "throughput_qps": round(done / wall, 2) if wall else None,
                 **latency_tables(per_query), "per_query": per_query}
@@ -571,7 +571,8 @@ def worker(args) -> None:
         log(f"[{size}] ours_http: {args.clients} clients")
         try:
             entry["queries"] = run_http(ours_dir, mix, args.portal, args.clients, args.query_budget, sampler,
-                                        work / "server.log", out / f"server-{size}{suffix}.log", args.server_workers)
+                                        work / "server.log", out / f"server-{size}{suffix}.log", args.server_workers,
+                                        args.server_threads)
             q = entry["queries"]
             log(f"[{size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
                 f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
@@ -640,7 +641,7 @@ def http_only(args) -> None:
     try:
         entry["queries"] = run_http(args.http_only.resolve(), mix, args.portal, args.clients, args.query_budget, sampler,
                                     args.work / f"server-{args.size}.log", args.out / f"server-{args.size}{suffix}.log",
-                                    args.server_workers)
+                                    args.server_workers, args.server_threads)
         q = entry["queries"]
         log(f"[{args.size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
             f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
@@ -739,7 +740,8 @@ def _load_cell(e: dict, name: str) -> str:
 
 def _http_setup(queries: dict) -> str:
     workers = queries.get("workers") or 1
-    return f", {queries.get('clients')} clients" + (f", {workers} processes" if workers > 1 else "")
+    threads = f" x {queries['threads']} threads" if queries.get("threads") else ""
+    return f", {queries.get('clients')} clients" + (f", {workers} processes{threads}" if workers > 1 else threads)
 
 
 def write_summary(out: Path) -> Path:
@@ -926,6 +928,9 @@ def parse_args(argv=None):
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     ap.add_argument("--server-workers", type=int, default=2,
                     help="web processes of the HTTP server, as `serve --workers` (default 2: one per core here)")
+    ap.add_argument("--server-threads", type=int, default=2,
+                    help="request threads per web process, as `serve --threads` (default 2: more threads in one "
+                         "process only take turns on the GIL, which stretches every request they hold)")
     ap.add_argument("--build-budget", type=float, default=1500.0, help="seconds an engine may spend building")
     ap.add_argument("--query-budget", type=float, default=900.0, help="seconds an engine may spend on the query mix")
     ap.add_argument("--repeat-every", type=int, default=4, help="repeat every Nth query straight away (0: never)")
@@ -983,6 +988,7 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "benchmarks.run", "--worker", "--size", str(size),
                "--out", str(args.out), "--work", str(args.work), "--seed", str(args.seed),
                "--engines", args.engines, "--clients", str(args.clients), "--server-workers", str(args.server_workers),
+               "--server-threads", str(args.server_threads),
                "--build-budget", str(args.build_budget), "--query-budget", str(args.query_budget),
                "--repeat-every", str(args.repeat_every), "--per-kind", str(args.per_kind)]
         cmd += ["--portal"] * args.portal + ["--no-profile"] * (not args.profile) + ["--keep"] * args.keep
