@@ -5,7 +5,7 @@
 about a tenth of a search request's CPU when a page shows 20 descriptions. ``Highlighter``
 returns the same string, character for character, for what result lists use (a
 ``WholeFragmenter`` or a ``ContextFragmenter``, Whoosh's default scorer, fragments in text
-order, an ``HtmlFormatter``) from one regex pass and a cache of stems.
+order, an ``HtmlFormatter``) from one regex pass and the stem cache of the field's bulk analysis.
 ``tests/query/test_highlight.py`` checks it against Whoosh on generated texts.
 
 It is built for fields whose analyzer ``indexer.bulk_writer.plan_for`` can reproduce
@@ -22,7 +22,6 @@ from whoosh import highlight as whoosh_highlight
 from indexer.bulk_writer import plan_for
 
 CHAR_LIMIT = whoosh_highlight.DEFAULT_CHARLIMIT  # Whoosh's fragmenters stop at a token ending past this
-STEM_CACHE_LIMIT = 200_000
 BETWEEN = "..."  # what HtmlFormatter puts between fragments
 MAX_CLASSES = 5  # HtmlFormatter's default: term classes t0..t4, recycled
 
@@ -38,7 +37,6 @@ class Highlighter:
         self._tag = tagname
         self._open = f'<{tagname} class="{classname} {termclass}'
         self._whoosh_formatter = (tagname, classname, termclass)
-        self._stems: dict[str, str] = {}
 
     def whole(self, text: str, terms: frozenset[str]) -> str:
         """The whole text with its matching words marked ("" when none matches)."""
@@ -57,32 +55,8 @@ class Highlighter:
         return self._format(text, _best(fragments, top))
 
     def _spans(self, text: str) -> list[Span]:
-        plan = self._plan
-        lower_each = False
-        if plan.lower:
-            # Lower-casing ASCII keeps every character where it was; other text is lowered a
-            # token at a time, like LowercaseFilter ("İ" lowers to two characters).
-            if text.isascii():
-                text = text.lower()
-            else:
-                lower_each = True
-        matches = plan.pattern.finditer(text)
-        if plan.stem is None:
-            if lower_each:
-                return [(m.start(), m.end(), m.group(0).lower()) for m in matches]
-            return [(m.start(), m.end(), m.group(0)) for m in matches]
-        get, stem = self._stems.get, self._stem
-        if lower_each:
-            return [(m.start(), m.end(), get(w) or stem(w)) for m in matches for w in (m.group(0).lower(),)]
-        return [(m.start(), m.end(), get(m.group(0)) or stem(m.group(0))) for m in matches]
-
-    def _stem(self, word: str) -> str:
-        plan = self._plan
-        stem = word if word in plan.ignore else plan.stem(word)
-        if len(self._stems) >= STEM_CACHE_LIMIT:
-            self._stems.clear()
-        self._stems[word] = stem
-        return stem
+        term = self._plan.term  # lower-casing and stemming as the analyzer does, stems cached
+        return [(m.start(), m.end(), term(m.group(0))) for m in self._plan.pattern.finditer(text)]
 
     def _format(self, text: str, fragments: list[tuple[int, int, list[Span]]]) -> str:
         classes: dict[str, int] = {}  # numbered per text, like a fresh HtmlFormatter
