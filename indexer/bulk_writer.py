@@ -42,6 +42,7 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from pickle import dumps
 from struct import Struct
 from typing import Callable
@@ -50,7 +51,7 @@ import numpy as np
 from whoosh import formats
 from whoosh.analysis import IDTokenizer, LowercaseFilter, RegexTokenizer, StemFilter, StripFilter
 from whoosh.analysis.analyzers import CompositeAnalyzer
-from whoosh.codec.whoosh3 import COMPRESSION_MIN_SIZE, WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.codec.whoosh3 import COMPRESSION_MIN_SIZE, LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import FieldType
 from whoosh.system import pack_int, pack_uint, pack_ushort
 from whoosh.util.numeric import length_to_byte
@@ -459,7 +460,8 @@ class BulkSegmentWriter(SegmentWriter):
                     length = postings.add(docnum, value)
                     added.append(postings)
                 lengths[name] = length
-                perdoc.add_field(name, fieldobj, value if fieldobj.stored else None, length)
+                if fieldobj.stored:  # lengths go to their columns at the flush (_write_lengths)
+                    perdoc.add_field(name, fieldobj, value, 0)
                 if fieldobj.column_type:
                     perdoc.add_column_value(name, fieldobj.column_type, fieldobj.to_column_value(value))
         except ValueError:
@@ -476,6 +478,7 @@ class BulkSegmentWriter(SegmentWriter):
     # -- writing the segment ---------------------------------------------------------
 
     def _flush_segment(self):
+        length_bytes = self._write_lengths()
         self.perdocwriter.close()
         writer = self.fieldwriter
         for name in sorted(self._postings):
@@ -485,7 +488,7 @@ class BulkSegmentWriter(SegmentWriter):
             fieldobj = self.schema[name]
             grouped = postings.grouped()
             writer.start_field(name, fieldobj)
-            _TermWriter(writer, fieldobj.format, self._length_bytes(name)).write(grouped)
+            _TermWriter(writer, fieldobj.format, length_bytes.get(name)).write(grouped)
             writer.finish_field()
             if isinstance(grouped, _GroupedText):
                 self._write_position_keys(name, grouped)
@@ -499,15 +502,29 @@ class BulkSegmentWriter(SegmentWriter):
         finally:
             out.close()
 
-    def _length_bytes(self, name: str) -> np.ndarray | None:
-        """Per document, the length byte Whoosh stores for the field (0: no length), or
-        None for unscored fields."""
-        lengths = self._lengths.get(name)
-        if lengths is None:
-            return None
-        lengths = np.frombuffer(lengths, np.uint32)
-        distinct, index = np.unique(lengths, return_inverse=True)
-        return np.array([length_to_byte(int(n)) for n in distinct], np.uint8)[index]
+    def _write_lengths(self) -> dict[str, np.ndarray]:
+        """Write what ``W3PerDocWriter.add_field`` writes per document for a field length,
+        a field at a time: the segment's total length of the field and its column of length
+        bytes (one byte per document up to the last with a length; Whoosh skips the zero
+        bytes of ``LENGTHS_COLUMN``'s default and fills them in before the next byte).
+        Returns per scored field the length byte of every document (0: no length)."""
+        perdoc = self.perdocwriter
+        length_bytes = {}
+        for name, column in self._lengths.items():
+            lengths = np.frombuffer(column, np.uint32)
+            distinct, index = np.unique(lengths, return_inverse=True)
+            length_bytes[name] = np.array([length_to_byte(int(n)) for n in distinct], np.uint8)[index.ravel()]
+            total = int(lengths.sum(dtype=np.uint64))
+            if total:
+                perdoc._fieldlengths[name] += total
+            written = np.flatnonzero(length_bytes[name])
+            if len(written):
+                end = int(written[-1]) + 1
+                perdoc._create_column(f"_{name}_len", LENGTHS_COLUMN)
+                writer = perdoc._get_column(f"_{name}_len")
+                writer._dbfile.write(length_bytes[name][:end].tobytes())
+                writer._count = end
+        return length_bytes
 
 
 # -- accumulating postings -----------------------------------------------------------
@@ -622,7 +639,11 @@ class _TextPostings:
 
 class _ItemPostings:
     """Postings of a field analysed by Whoosh (``fieldobj.index``): a term number,
-    document, weight and (for formats that have one) value per posting."""
+    document, weight and (for formats that have one) value per posting.
+
+    A document's items are kept as the tuples ``_items`` returns (shared by every document
+    with the same value) and expanded into arrays once, by ``grouped``.
+    """
 
     def __init__(self, fieldobj):
         self.fieldobj = fieldobj
@@ -632,32 +653,26 @@ class _ItemPostings:
         size = fieldobj.format.fixed_value_size()
         self._remember = size is not None and size >= 0
         self.ids = _TermIds()
-        self.tids = array("I")
-        self.docs = array("I")
-        self.weights = array("f")
-        self.values: list[bytes] = []
+        self._docs = array("I")  # per document with postings: its number
+        self._items_added: list[tuple] = []  # ... and its (term numbers, weights, values, length)
         self._cache: dict = {}
 
     def __len__(self) -> int:
-        return len(self.tids)
+        return sum(len(items[0]) for items in self._items_added)
 
     def add(self, docnum: int, value) -> int:
         """Add one document's value; returns its field length (0 for unscored fields)."""
-        tids, weights, values, length = self._items(value)
-        self.tids.extend(tids)
-        self.docs.extend([docnum] * len(tids))
-        self.weights.extend(weights)
-        self.values.extend(values)
-        return length
+        items = self._items(value)
+        if items[0]:
+            self._docs.append(docnum)
+            self._items_added.append(items)
+        return items[3]
 
     def drop(self, docnum: int) -> None:
         """Remove what ``add`` added for ``docnum`` (the last document added)."""
-        while self.docs and self.docs[-1] == docnum:
-            self.docs.pop()
-            self.tids.pop()
-            self.weights.pop()
-            if len(self.values) > len(self.tids):
-                self.values.pop()
+        if self._docs and self._docs[-1] == docnum:
+            self._docs.pop()
+            self._items_added.pop()
 
     def _items(self, value) -> tuple:
         """``fieldobj.index(value)`` as term numbers, weights, values and field length,
@@ -687,16 +702,19 @@ class _ItemPostings:
 
     def grouped(self) -> _Grouped:
         """The postings in term order (terms by bytes), each term's in document order."""
-        if self.values and len(self.values) != len(self.tids):
+        added = self._items_added
+        tids = np.fromiter(chain.from_iterable(map(itemgetter(0), added)), np.uint32)
+        values = list(chain.from_iterable(map(itemgetter(2), added)))
+        if values and len(values) != len(tids):
             raise ValueError("a field's postings mix empty and non-empty values")
-        tids = np.frombuffer(self.tids, np.uint32)
+        per_doc = np.fromiter(map(len, map(itemgetter(0), added)), np.int64, len(added))
+        docs = np.repeat(np.frombuffer(self._docs, np.uint32), per_doc)
+        weights = np.fromiter(chain.from_iterable(map(itemgetter(1), added)), np.float32, len(tids))
         terms, rank = _sorted_terms(list(self.ids), tids)
         posting_terms = rank[tids]
         order = np.argsort(posting_terms, kind="stable")
         term_starts = np.searchsorted(posting_terms[order], np.arange(len(terms) + 1))
-        weights = np.frombuffer(self.weights, np.float32)[order]
-        values = _objects(self.values)[order] if self.values else None
-        return _Grouped(terms, term_starts, np.frombuffer(self.docs, np.uint32)[order], weights, values)
+        return _Grouped(terms, term_starts, docs[order], weights[order], _objects(values)[order] if values else None)
 
 
 def _sorted_terms(terms: list[bytes], tids: np.ndarray) -> tuple[list[bytes], np.ndarray]:

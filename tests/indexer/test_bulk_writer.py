@@ -27,6 +27,7 @@ import numpy as np
 from indexer.bulk_writer import BulkSegmentWriter, encode_positions, keyword_plan_for, plan_for
 from indexer.documents import to_document
 from indexer.position_keys import open_position_keys
+from indexer.segments import POSTING_COMPRESSION
 from indexer.schema import build_schema, name_analyzer, text_analyzer
 from whoosh.analysis import IDTokenizer, LowercaseFilter, RegexTokenizer, StandardAnalyzer
 from whoosh.codec.whoosh3 import W3Codec
@@ -98,6 +99,7 @@ def assert_same_segment(plain, bulk, columns: bool = True) -> int:
     bulk_segment, bulk_files = segment_contents(bulk)
 
     assert bulk_segment.doc_count_all() == plain_segment.doc_count_all()
+    assert dict(bulk_segment._fieldlengths) == dict(plain_segment._fieldlengths)  # totals for BM25
 
     plain_reader, bulk_reader = plain.reader(), bulk.reader()
     terms = list(plain_reader.all_terms())
@@ -152,9 +154,15 @@ def positional_fields(schema) -> list[str]:
     return [name for name, f in schema.items() if plan_for(f) is not None]
 
 
-def test_bulk_segment_holds_what_whooshs_writer_writes(sample_documents, tmp_path):
-    plain = build(tmp_path / "plain", sample_documents, bulk=False)
-    bulk = build(tmp_path / "bulk", sample_documents, bulk=True)
+# Whoosh's default compression, and the one our builds write with.
+COMPRESSIONS = sorted({3, POSTING_COMPRESSION})
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_bulk_segment_holds_what_whooshs_writer_writes(sample_documents, tmp_path, compression):
+    codec = W3Codec(compression=compression)
+    plain = build(tmp_path / "plain", sample_documents, bulk=False, codec=codec)
+    bulk = build(tmp_path / "bulk", sample_documents, bulk=True, codec=codec)
     assert bulk.doc_count_all() == len(sample_documents)
     assert assert_same_segment(plain, bulk) > 10, "the documents must exercise multi-block posting lists"
 
@@ -195,18 +203,19 @@ SMALL_DOCUMENT = st.fixed_dictionaries({
 })
 
 
-def build_both(docs: list[dict], blocklimit: int = 3):
+def build_both(docs: list[dict], blocklimit: int = 3, compression: int = 3):
     root = Path(tempfile.mkdtemp())
-    plain = build(root / "plain", docs, bulk=False, schema=small_schema(), codec=W3Codec(blocklimit=blocklimit))
-    bulk = build(root / "bulk", docs, bulk=True, schema=small_schema(), codec=W3Codec(blocklimit=blocklimit))
+    codec = W3Codec(blocklimit=blocklimit, compression=compression)
+    plain = build(root / "plain", docs, bulk=False, schema=small_schema(), codec=codec)
+    bulk = build(root / "bulk", docs, bulk=True, schema=small_schema(), codec=codec)
     return plain, bulk
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(SMALL_DOCUMENT, min_size=1, max_size=25), st.sampled_from(SMALL_BLOCKS))
-def test_random_documents_give_whooshs_postings(docs, blocklimit):
+@given(st.lists(SMALL_DOCUMENT, min_size=1, max_size=25), st.sampled_from(SMALL_BLOCKS), st.sampled_from(COMPRESSIONS))
+def test_random_documents_give_whooshs_postings(docs, blocklimit, compression):
     """Terms of one posting (the fast path), of one block and of several blocks."""
-    plain, bulk = build_both(docs, blocklimit)
+    plain, bulk = build_both(docs, blocklimit, compression)
     assert_same_segment(plain, bulk)
     assert_position_keys_hold_whooshs_positions(bulk)
 
@@ -246,11 +255,14 @@ def test_values_the_plans_do_not_analyse_go_through_whoosh():
     assert_position_keys_hold_whooshs_positions(bulk)
 
 
-def test_the_bulk_index_answers_queries_like_whooshs(sample_documents, tmp_path):
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_the_bulk_index_answers_queries_like_whooshs(sample_documents, tmp_path, compression):
+    """Whoosh's own searcher over our segments, as written by our builds (uncompressed
+    blocks) and with Whoosh's default compression."""
     from whoosh.qparser import MultifieldParser
 
     plain = build(tmp_path / "plain", sample_documents, bulk=False)
-    bulk = build(tmp_path / "bulk", sample_documents, bulk=True)
+    bulk = build(tmp_path / "bulk", sample_documents, bulk=True, codec=W3Codec(compression=compression))
     parser = MultifieldParser(["title", "description", "content"], plain.schema)
     for text in ['"electron microscopy"', "cell* AND nucleus", "mouse OR zebrafish", "organism:human"]:
         query = parser.parse(text)
