@@ -389,6 +389,18 @@ class RecordStore:
         self, source: str | None = None, *, start: str | None = None, stop: str | None = None
     ) -> Iterator[Record]:
         """Every live record (of one source; with accession in [start, stop)), in accession order."""
+        for payload in self._live_payloads(source, start, stop):
+            yield Record.from_json(payload)
+
+    def iter_record_data(
+        self, source: str | None = None, *, start: str | None = None, stop: str | None = None
+    ) -> Iterator[dict]:
+        """``iter_records`` in the records' JSON form (``Record.to_json`` parsed), not
+        validated again: what an index build reads, at a third of the cost."""
+        for payload in self._live_payloads(source, start, stop):
+            yield orjson.loads(payload)
+
+    def _live_payloads(self, source: str | None, start: str | None, stop: str | None) -> Iterator[bytes]:
         sql = "SELECT record FROM records WHERE deleted=0"
         args: list = []
         for clause, value in (("source=?", source), ("accession>=?", start), ("accession<?", stop)):
@@ -396,7 +408,7 @@ class RecordStore:
                 sql += f" AND {clause}"
                 args.append(value)
         for row in self._db.execute(sql + " ORDER BY accession", args):
-            yield Record.from_json(row[0])
+            yield row[0]
 
     def split_accessions(self, parts: int) -> list[str]:
         """Accessions cutting the live records, in accession order, into ``parts`` runs of

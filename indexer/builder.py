@@ -28,8 +28,7 @@ from whoosh.reading import SegmentReader
 
 from harvesters.records import utc_now
 from harvesters.store import RecordStore
-from indexer.bulk_writer import BulkSegmentWriter
-from indexer.documents import facet_values, merge_labels, to_document
+from indexer.documents import facet_values, merge_labels, record_data, to_document
 from indexer.postings import decode_postings
 from indexer.generations import (
     BUILDING,
@@ -47,7 +46,7 @@ from indexer.generations import (
     write_json_atomic,
 )
 from indexer.schema import build_schema
-from indexer.segments import COMPOUND, PARALLEL_MIN_RECORDS, write_generation
+from indexer.segments import COMPOUND, PARALLEL_MIN_RECORDS, new_segment_writer, write_generation
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".writer.lock"
@@ -201,15 +200,16 @@ def update(store: RecordStore, index_dir: Path, *, keep: int = 3) -> BuildSummar
         labels = live.labels()
         indexed = deleted = 0
         seq = since
-        writer = BulkSegmentWriter(ix, compound=COMPOUND)
+        writer = new_segment_writer(ix)
         try:
             for change in store.changes_since(since):
                 seq = change.seq
                 if change.deleted or change.record is None:
                     deleted += writer.delete_by_term("accession", change.accession)
                 else:
-                    writer.update_document(**to_document(change.record))
-                    merge_labels(labels, facet_values(change.record))
+                    data = record_data(change.record)
+                    writer.update_document(**to_document(data))
+                    merge_labels(labels, facet_values(data))
                     indexed += 1
             writer.commit()
         except BaseException:

@@ -27,18 +27,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
 from harvesters.store import RecordStore
 from indexer.bulk_writer import BulkSegmentWriter
-from indexer.documents import facet_values, merge_labels, to_document
+from indexer.documents import RecordData, facet_values, merge_labels, record_data, to_document
 
 # Segments are written as separate files, not one compound file: whoosh3 opens a compound
 # file's postings and terms by copying them into a BytesIO, so every searcher held a
 # private copy of the index (about 500 MB at 100k records); separate files are read
 # through the page cache, shared by every searcher and process.
 COMPOUND = False
+# Posting blocks are written uncompressed (zlib level 0; the W3 codec's readers honour each
+# block's compression flag). At Whoosh's level 3, zlib over the pickled blocks (about 13 kB
+# per record, mostly positions) was a third of a segment's commit and a sixth of a build's
+# CPU, and the query path never reads the positional fields' blocks: phrases and term
+# frequencies come from the position-keys files. The cost is disk: the postings files are
+# about three times larger (measured at 100k records in NOTES.md).
+POSTING_COMPRESSION = 0
 # Below this many live records a build stays in one process: starting a worker and
 # importing the packages there costs about a second (10k records take ~28 s in one).
 PARALLEL_MIN_RECORDS = 5_000
@@ -54,27 +62,34 @@ class Written:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     per_source: Counter = field(default_factory=Counter)
 
-    def add(self, record) -> None:
-        merge_labels(self.labels, facet_values(record))
-        self.per_source[record.source] += 1
+    def add(self, data: RecordData) -> None:
+        merge_labels(self.labels, facet_values(data))
+        self.per_source[data["source"]] += 1
 
     def merge(self, other: Written) -> None:
         merge_labels(self.labels, other.labels)
         self.per_source.update(other.per_source)
 
 
+def new_segment_writer(ix) -> BulkSegmentWriter:
+    """The writer of a build's or an update's new segment."""
+    return BulkSegmentWriter(ix, compound=COMPOUND, codec=W3Codec(compression=POSTING_COMPRESSION))
+
+
 def write_records(records: Iterable, ix, segment_records: int, on_record: Callable[[str], None] | None) -> Written:
-    """Add ``records`` to ``ix``, committing a new segment every ``segment_records`` records."""
+    """Add ``records`` (``Record``s or their JSON form) to ``ix``, committing a new segment
+    every ``segment_records`` records."""
     written = Written()
     writer = None
     try:
         for record in records:
+            data = record_data(record)
             if writer is None:
-                writer = BulkSegmentWriter(ix, compound=COMPOUND)
-            writer.add_document(**to_document(record))
-            written.add(record)
+                writer = new_segment_writer(ix)
+            writer.add_document(**to_document(data))
+            written.add(data)
             if on_record:
-                on_record(record.accession)
+                on_record(data["accession"])
             if writer.doc_count() >= segment_records:
                 writer.commit(merge=False)
                 writer = None
@@ -99,7 +114,7 @@ def write_generation(
     """Write every live record of ``store`` into the empty index ``ix``."""
     total = sum(store.count_by_source().values())
     if workers <= 1 or total < max(parallel_min_records, 2):
-        return write_records(store.iter_records(), ix, segment_records, on_record)
+        return write_records(store.iter_record_data(), ix, segment_records, on_record)
     cuts = store.split_accessions(workers)
     bounds = list(zip([None, *cuts], [*cuts, None]))
     return _write_in_workers(store.path, ix, bounds, segment_records, on_record)
@@ -206,7 +221,7 @@ def _worker_main(store_path: str, start: str | None, stop: str | None, out_dir: 
 
     ix = whoosh_index.create_in(run, build_schema())
     with RecordStore(store_path) as store, _cyclic_gc_paused():
-        written = write_records(store.iter_records(start=start, stop=stop), ix, segment_records, count)
+        written = write_records(store.iter_record_data(start=start, stop=stop), ix, segment_records, count)
     _write_atomic(run / PROGRESS, str(done[0]).encode())
     _write_atomic(run / RESULT, pickle.dumps((ix._segments(), written)))
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from bioimage_search.cli import main
 from bioimage_search.ops import make_app
 from bioimage_search.pipeline import harvest_and_update
+from harvesters.records import Record
 from harvesters.store import RecordStore
 from indexer.builder import BuildRejectedError, full_build, update
 from indexer.generations import (
@@ -39,9 +40,9 @@ def store(tmp_path):
 
 
 def dropping(store, keep):
-    """Make the store's iter_records yield only the records ``keep`` accepts (a broken build)."""
-    real = store.iter_records
-    store.iter_records = lambda source=None: (r for r in real(source) if keep(r))
+    """Make the store yield to an index build only the records ``keep`` accepts (a broken build)."""
+    real = store.iter_record_data
+    store.iter_record_data = lambda source=None: (d for d in real(source) if keep(Record.model_validate(d)))
 
 
 def test_validate_build_rules():
