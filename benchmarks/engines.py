@@ -102,10 +102,15 @@ WARM_WAIT_S = 600
 def _writer_of(full_build) -> str:
     """Which writer the measured full_build uses (older commits, run with --code-dir, used
     Whoosh's own writer)."""
+    import importlib
     import inspect
 
-    source = inspect.getsource(full_build)
-    return "BulkSegmentWriter" if "BulkSegmentWriter" in source else "Whoosh writer, commit(optimize=True)"
+    sources = [inspect.getsource(importlib.import_module(full_build.__module__))]
+    try:  # where the build's segment writer is chosen, from the parallel build on
+        sources.append(inspect.getsource(importlib.import_module("indexer.segments")))
+    except ImportError:
+        pass
+    return "BulkSegmentWriter" if any("BulkSegmentWriter" in s for s in sources) else "Whoosh writer, commit(optimize=True)"
 
 
 class OurService:
