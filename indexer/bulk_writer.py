@@ -513,16 +513,16 @@ class BulkSegmentWriter(SegmentWriter):
         for name, column in self._lengths.items():
             lengths = np.frombuffer(column, np.uint32)
             distinct, index = np.unique(lengths, return_inverse=True)
-            length_bytes[name] = np.array([length_to_byte(int(n)) for n in distinct], np.uint8)[index.ravel()]
+            as_bytes = length_bytes[name] = np.array([length_to_byte(int(n)) for n in distinct], np.uint8)[index.ravel()]
             total = int(lengths.sum(dtype=np.uint64))
             if total:
                 perdoc._fieldlengths[name] += total
-            written = np.flatnonzero(length_bytes[name])
+            written = np.flatnonzero(as_bytes)
             if len(written):
                 end = int(written[-1]) + 1
                 perdoc._create_column(f"_{name}_len", LENGTHS_COLUMN)
                 writer = perdoc._get_column(f"_{name}_len")
-                writer._dbfile.write(length_bytes[name][:end].tobytes())
+                writer._dbfile.write(as_bytes[:end].tobytes())
                 writer._count = end
         return length_bytes
 
@@ -658,7 +658,8 @@ class _ItemPostings:
         self._cache: dict = {}
 
     def __len__(self) -> int:
-        return sum(len(items[0]) for items in self._items_added)
+        """Documents with postings (non-zero exactly when there are postings)."""
+        return len(self._items_added)
 
     def add(self, docnum: int, value) -> int:
         """Add one document's value; returns its field length (0 for unscored fields)."""
