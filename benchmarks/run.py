@@ -345,10 +345,10 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
                     per_query.append(rec)
             conn.close()
 
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
+        client_threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in client_threads:
             t.start()
-        for t in threads:
+        for t in client_threads:
             t.join()
         wall = time.perf_counter() - started
         done = sum(1 for r in per_query if "ms" in r)
