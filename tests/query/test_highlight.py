@@ -102,3 +102,25 @@ def test_a_field_with_another_analyzer_goes_through_whoosh(text):
     terms = frozenset(index_terms(field, text)[:2])
     assert Highlighter(field).snippet(text, terms, 100, 30, 2) == expected_snippet(field, text, terms, 100, 30, 2)
     assert Highlighter(TEXT(analyzer=text_analyzer())).whole(text, terms) == expected_whole(TEXT(analyzer=text_analyzer()), text, terms)
+
+
+def finditer_spans(fieldobj, text, terms):
+    """Every token by ``finditer``, with its index term when that is one of ``terms``."""
+    highlighter = Highlighter(fieldobj)
+    plan = highlighter._plan
+    out = []
+    for m in plan.pattern.finditer(text):
+        word = plan.term(m.group(0))
+        out.append((m.start(), m.end(), word if word in terms else None))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(texts, st.text()), st.lists(st.sampled_from(["cell", "imag", "mous", "x", "ångström", "a"]), max_size=3))
+def test_tokens_split_in_one_pass_are_the_tokenizers_matches(text, chosen):
+    # The one-pass split must find the same tokens at the same offsets as the tokenizer,
+    # on any text (not only the word list above).
+    terms = frozenset(chosen)
+    for name in ("title", "description"):
+        field = SCHEMA[name]
+        assert Highlighter(field)._spans(text, terms) == finditer_spans(field, text, terms)
