@@ -5,7 +5,7 @@
 about a tenth of a search request's CPU when a page shows 20 descriptions. ``Highlighter``
 returns the same string, character for character, for what result lists use (a
 ``WholeFragmenter`` or a ``ContextFragmenter``, Whoosh's default scorer, fragments in text
-order, an ``HtmlFormatter``) from one regex pass and the stem cache of the field's bulk analysis.
+order, an ``HtmlFormatter``) from one ``re.split`` and the index terms of the words it has seen.
 ``tests/query/test_highlight.py`` checks it against Whoosh on generated texts.
 
 It is built for fields whose analyzer ``indexer.bulk_writer.plan_for`` can reproduce
@@ -27,7 +27,7 @@ from indexer.bulk_writer import plan_for
 
 CHAR_LIMIT = whoosh_highlight.DEFAULT_CHARLIMIT  # Whoosh's fragmenters stop at a token ending past this
 BETWEEN = "..."  # what HtmlFormatter puts between fragments
-KNOWN_WORDS_LIMIT = 200_000  # words remembered per field with their index terms (~40 MB at most)
+KNOWN_WORDS_LIMIT = 100_000  # words remembered per field with their index terms (~20 MB at most)
 MAX_CLASSES = 5  # HtmlFormatter's default: term classes t0..t4, recycled
 
 Span = tuple[int, int, str | None]  # start char, end char, index term if it is a searched one

@@ -124,3 +124,17 @@ def test_tokens_split_in_one_pass_are_the_tokenizers_matches(text, chosen):
     for name in ("title", "description"):
         field = SCHEMA[name]
         assert Highlighter(field)._spans(text, terms) == finditer_spans(field, text, terms)
+
+
+def test_the_word_table_starts_afresh_when_full_and_still_marks_words(monkeypatch):
+    monkeypatch.setattr("query.highlight.KNOWN_WORDS_LIMIT", 3)
+    field = SCHEMA["description"]
+    highlighter = Highlighter(field)
+    texts_and_terms = [("Imaging of mouse cells", {"imag", "cell"}), ("HeLa cells imaged in 3D", {"cell"}),
+                       ("Mice brain cells imaging", {"cell", "mice"})]
+    for text, terms in texts_and_terms:
+        assert highlighter.snippet(text, frozenset(terms), 240, 60, 2) == expected_snippet(field, text, frozenset(terms), 240, 60, 2)
+        assert "<mark" in highlighter.snippet(text, frozenset(terms), 240, 60, 2)
+    # Replaced when full: the table holds the last text's words, "cells" (seen before the
+    # reset) among them, and it was marked above.
+    assert set(highlighter._known[0]) == {"Mice", "brain", "cells", "imaging"}
