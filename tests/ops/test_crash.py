@@ -25,6 +25,10 @@ from tests.ops.helpers import BIN, Proc, accession, env_for, ops_settings, recor
 
 RECORDS = 800
 KILL_POINTS = (0.2, 0.6, "mid")
+# A full build of these records takes ~0.2 s after ~0.4 s of start-up: a kill at a fixed
+# 0.6 s can land after the swap. The build is killed at start-up, at its first progress
+# report and half-way, all before it can swap.
+INDEX_KILL_POINTS = (0.2, "first", "mid")
 DONE = re.compile(r": (\d+) done \(last (\S+)\)")
 
 
@@ -43,6 +47,8 @@ def start(tmp_path: Path, data: Path, *args: str) -> Proc:
 def kill_at(proc: Proc, point) -> None:
     if point == "mid":  # deterministic: once the process reports half of the records done
         proc.wait_for(lambda line: (m := DONE.search(line)) is not None and int(m.group(1)) >= RECORDS // 2)
+    elif point == "first":  # once the process reports its first records done
+        proc.wait_for(lambda line: DONE.search(line) is not None)
     else:
         time.sleep(max(0.0, point - (time.monotonic() - proc.started)))
     os.killpg(proc.popen.pid, signal.SIGKILL)
@@ -113,7 +119,7 @@ def test_kill_9_indexer_keeps_the_live_generation_serving(indexed, tmp_path):
     old = current(settings.index_dir).name
     in_flight = SearchService(settings.index_dir, settings.store_path)
     assert serves(in_flight) == (old, RECORDS)
-    for point in KILL_POINTS:
+    for point in INDEX_KILL_POINTS:
         kill_at(start(tmp_path, settings.data_dir, "index", "--full"), point)
         assert current(settings.index_dir).name == old
         assert serves(in_flight) == (old, RECORDS)
