@@ -70,9 +70,9 @@ class Highlighter:
 
         The walk over tokens is the hot loop of a result page (20 descriptions of ~150
         words), so the tokens and their offsets come from one ``re.split`` (offsets summed
-        by ``accumulate``), and each distinct word is lower-cased and stemmed once."""
-        term = self._plan.term  # lower-casing and stemming as the analyzer does, stems cached
+        by ``accumulate``), and index terms come from the table of words seen (``_matching``)."""
         if self._splitter is None:
+            term = self._plan.term  # lower-casing and stemming as the analyzer does, stems cached
             return [(m.start(), m.end(), _kept(term(m.group(0)), terms)) for m in self._plan.pattern.finditer(text)]
         parts = self._splitter.split(text)
         stride = self._splitter.groups + 1
