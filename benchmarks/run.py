@@ -275,8 +275,84 @@ def _wait_warm(port: int, deadline: float, workers: int = 1) -> None:
             time.sleep(0.2)
 
 
+def _drive(port: int, queries: list[tuple[dict, str]], clients: int, budget: float) -> tuple[list[dict], float, bool]:
+    """Send ``(record, url)`` requests from ``clients`` keep-alive connections sharing the
+    list in order; fill each record with ``ms`` and ``total`` (or ``error``). Returns the
+    records answered, the wall time, and whether ``budget`` seconds stopped it early."""
+    lock = threading.Lock()
+    position = [0]
+    done: list[dict] = []
+    started = time.perf_counter()
+    stopped = [False]
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+        while True:
+            with lock:
+                if position[0] >= len(queries) or time.perf_counter() - started > budget:
+                    stopped[0] = stopped[0] or position[0] < len(queries)
+                    break
+                template, url = queries[position[0]]
+                position[0] += 1
+            rec = dict(template)
+            try:
+                t = time.perf_counter()
+                conn.request("GET", url)
+                resp = conn.getresponse()
+                body = resp.read()
+                rec["ms"] = (time.perf_counter() - t) * 1e3
+                if resp.status == 200:
+                    rec["total"] = orjson.loads(body)["data"]["totalHits"]
+                else:
+                    rec.pop("ms")
+                    rec["error"] = f"HTTP {resp.status}: {body[:200]!r}"
+            except Exception as exc:  # noqa: BLE001
+                rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+            with lock:
+                done.append(rec)
+        conn.close()
+
+    client_threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in client_threads:
+        t.start()
+    for t in client_threads:
+        t.join()
+    return done, time.perf_counter() - started, stopped[0]
+
+
+def _requests(mix, facets_all: bool, round_no: int | None = None) -> list[tuple[dict, str]]:
+    out = []
+    for q in mix:
+        want = True if facets_all else q.facets
+        rec = {"id": q.id, "kind": q.kind} | ({"round": round_no} if round_no else {})
+        out.append((rec, "/api/v1/search?" + urllib.parse.urlencode(q.params(want), doseq=True)))
+    return out
+
+
+def http_mixes(seed: int, model, per_kind: int, rounds: int, warmup: int) -> tuple[list, list]:
+    """The warm-up queries and the extra measured rounds of the HTTP phase: the first
+    ``warmup`` queries of the mix of seed ``seed + 1``, and the mixes of seeds ``seed + 2``
+    onwards (``rounds - 1`` of them); the first measured round is the shared mix itself."""
+    from benchmarks.queries import build_mix
+
+    warm = build_mix(seed + 1, model, per_kind=per_kind)[:warmup] if warmup else []
+    extra = [build_mix(seed + 1 + r, model, per_kind=per_kind) for r in range(1, rounds)]
+    return warm, extra
+
+
 def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float, sampler: RssSampler, log_path: Path,
-             keep_log: Path | None = None, workers: int = 1, threads: int = 2) -> dict:
+             keep_log: Path | None = None, workers: int = 1, threads: int = 2, *, warmup_mix=(),
+             extra_rounds=()) -> dict:
+    """Serve ``data_dir`` and send it the mix from ``clients`` concurrent clients.
+
+    After the server is warm, ``warmup_mix`` is sent the same way and left out of the
+    statistics (a server process's first requests touch postings and build per-process
+    tables no later request pays for again); then the measured requests: ``mix`` (round 1,
+    whose ``per_query`` ids match the in-process phase) followed by ``extra_rounds``
+    (other mixes, so no measured request repeats an earlier one and hits the result cache).
+    """
     port = free_port()
     with log_path.open("wb") as server_log:
         proc = subprocess.Popen(
@@ -308,59 +384,25 @@ def run_http(data_dir: Path, mix, facets_all: bool, clients: int, budget: float,
         _wait_warm(port, time.time() + 600, workers)
         open_s = time.perf_counter() - started_open
 
-        lock = threading.Lock()
-        position = [0]
-        per_query: list[dict] = []
-        started = time.perf_counter()
-        stopped = [False]
-
-        def client() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-            while True:
-                with lock:
-                    if position[0] >= len(mix) or time.perf_counter() - started > budget:
-                        stopped[0] = stopped[0] or position[0] < len(mix)
-                        break
-                    q = mix[position[0]]
-                    position[0] += 1
-                want = True if facets_all else q.facets
-                url = "/api/v1/search?" + urllib.parse.urlencode(q.params(want), doseq=True)
-                rec: dict = {"id": q.id, "kind": q.kind}
-                try:
-                    t = time.perf_counter()
-                    conn.request("GET", url)
-                    resp = conn.getresponse()
-                    body = resp.read()
-                    rec["ms"] = (time.perf_counter() - t) * 1e3
-                    if resp.status == 200:
-                        rec["total"] = orjson.loads(body)["data"]["totalHits"]
-                    else:
-                        rec.pop("ms")
-                        rec["error"] = f"HTTP {resp.status}: {body[:200]!r}"
-                except Exception as exc:  # noqa: BLE001
-                    rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-                with lock:
-                    per_query.append(rec)
-            conn.close()
-
-        client_threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in client_threads:
-            t.start()
-        for t in client_threads:
-            t.join()
-        wall = time.perf_counter() - started
+        warm_done, warm_wall, _ = _drive(port, _requests(warmup_mix, facets_all), clients, budget)
+        measured = _requests(mix, facets_all)
+        for round_no, extra in enumerate(extra_rounds, start=2):
+            measured += _requests(extra, facets_all, round_no)
+        per_query, wall, stopped = _drive(port, measured, clients, budget)
         done = sum(1 for r in per_query if "ms" in r)
-        per_query.sort(key=lambda r: r["id"])
+        per_query.sort(key=lambda r: (r.get("round", 1), r["id"]))
         server_errors: list[str] = []
-        if any("error" in r for r in per_query) and keep_log:
+        if any("error" in r for r in per_query + warm_done) and keep_log:
             shutil.copyfile(log_path, keep_log)
             text = log_path.read_text(errors="replace")
             server_errors = [f"server log kept as {keep_log.name}"] + [
                 "Traceback" + block[:3000] for block in text.split("Traceback")[1:3]]
-        return {"server_errors": server_errors, "clients": clients, "workers": workers, "threads": threads, "seconds": round(wall, 2), "ran": len(per_query), "of": len(mix),
-                "partial": stopped[0], "budget_s": budget, "open_s": round(open_s, 3),
+        warm_ms = [r["ms"] for r in warm_done if "ms" in r]
+        return {"server_errors": server_errors, "clients": clients, "workers": workers, "threads": threads,
+                "seconds": round(wall, 2), "ran": len(per_query), "of": len(measured), "rounds": 1 + len(extra_rounds),
+                "partial": stopped, "budget_s": budget, "open_s": round(open_s, 3),
+                "warmup": {"requests": len(warm_done), "seconds": round(warm_wall, 2),
+                           "errors": sum(1 for r in warm_done if "error" in r), **summarise(warm_ms)},
                 "throughput_qps": round(done / wall, 2) if wall else None,
                 **latency_tables(per_query), "per_query": per_query}
     finally:
@@ -570,9 +612,10 @@ def worker(args) -> None:
         sampler.phase("ours_http")
         log(f"[{size}] ours_http: {args.clients} clients")
         try:
+            warm, extra = http_mixes(args.seed, model, args.per_kind, args.http_rounds, args.http_warmup)
             entry["queries"] = run_http(ours_dir, mix, args.portal, args.clients, args.query_budget, sampler,
                                         work / "server.log", out / f"server-{size}{suffix}.log", args.server_workers,
-                                        args.server_threads)
+                                        args.server_threads, warmup_mix=warm, extra_rounds=extra)
             q = entry["queries"]
             log(f"[{size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
                 f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
@@ -639,9 +682,10 @@ def http_only(args) -> None:
                              f"kept index of this run (code {code_version(args.code_dir or Path(__file__).resolve().parent.parent).get('commit')})"]}
     log(f"[{args.size}] ours_http only: {args.clients} clients over {args.http_only}")
     try:
+        warm, extra = http_mixes(args.seed, None, args.per_kind, args.http_rounds, args.http_warmup)
         entry["queries"] = run_http(args.http_only.resolve(), mix, args.portal, args.clients, args.query_budget, sampler,
                                     args.work / f"server-{args.size}.log", args.out / f"server-{args.size}{suffix}.log",
-                                    args.server_workers, args.server_threads)
+                                    args.server_workers, args.server_threads, warmup_mix=warm, extra_rounds=extra)
         q = entry["queries"]
         log(f"[{args.size}] ours_http: {q['ran']}/{q['of']} in {q['seconds']} s, {q['throughput_qps']} q/s, "
             f"p50 {q['overall'].get('p50')} ms, p95 {q['overall'].get('p95')} ms")
@@ -741,7 +785,11 @@ def _load_cell(e: dict, name: str) -> str:
 def _http_setup(queries: dict) -> str:
     workers = queries.get("workers") or 1
     threads = f" x {queries['threads']} threads" if queries.get("threads") else ""
-    return f", {queries.get('clients')} clients" + (f", {workers} processes{threads}" if workers > 1 else threads)
+    text = f", {queries.get('clients')} clients" + (f", {workers} processes{threads}" if workers > 1 else threads)
+    warm = (queries.get("warmup") or {}).get("requests")
+    if queries.get("rounds", 1) > 1 or warm:
+        text += f", {queries['of']} requests in {queries.get('rounds', 1)} rounds after {warm or 0} warm-up requests"
+    return text
 
 
 def write_summary(out: Path) -> Path:
@@ -817,7 +865,9 @@ def write_summary(out: Path) -> Path:
                   "their RSS summed, which counts the shared memory-mapped index once per process; the targets "
                   "table uses their PSS, which counts it once). "
                   "Repeat: the same query again straight after, for every 4th round of the mix (all kinds); in brackets the "
-                  "first-run p50 of those same queries. Load avg: mean 1-minute load average of the machine during "
+                  "first-run p50 of those same queries. HTTP latency: after a warm-up round of another seed's mix (not "
+                  "counted), the shared mix and then mixes of further seeds (so no measured request is a cache hit), "
+                  "over all their requests. Load avg: mean 1-minute load average of the machine during "
                   "the query phase (2 CPUs: above 2 means processes queued for a core); CPU share: CPU seconds of "
                   "the benchmark process ÷ wall seconds, about 1.0 for an undisturbed single-threaded phase, lower "
                   "when other work on the machine took the core (`load_by_phase` in the JSON has every phase).", "",
@@ -931,6 +981,11 @@ def parse_args(argv=None):
     ap.add_argument("--server-threads", type=int, default=2,
                     help="request threads per web process, as `serve --threads` (default 2: more threads in one "
                          "process only take turns on the GIL, which stretches every request they hold)")
+    ap.add_argument("--http-rounds", type=int, default=3,
+                    help="measured rounds of the HTTP phase: the shared mix, then mixes of other seeds (default 3)")
+    ap.add_argument("--http-warmup", type=int, default=None,
+                    help="requests of another seed's mix sent before the HTTP measurement and left out of it "
+                         "(default: one whole mix; 0: none)")
     ap.add_argument("--build-budget", type=float, default=1500.0, help="seconds an engine may spend building")
     ap.add_argument("--query-budget", type=float, default=900.0, help="seconds an engine may spend on the query mix")
     ap.add_argument("--repeat-every", type=int, default=4, help="repeat every Nth query straight away (0: never)")
@@ -954,6 +1009,8 @@ def parse_args(argv=None):
         from benchmarks.corpus import DEFAULT_SEED
 
         args.seed = DEFAULT_SEED
+    if args.http_warmup is None:
+        args.http_warmup = 6 * args.per_kind
     return args
 
 
@@ -988,7 +1045,8 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "benchmarks.run", "--worker", "--size", str(size),
                "--out", str(args.out), "--work", str(args.work), "--seed", str(args.seed),
                "--engines", args.engines, "--clients", str(args.clients), "--server-workers", str(args.server_workers),
-               "--server-threads", str(args.server_threads),
+               "--server-threads", str(args.server_threads), "--http-rounds", str(args.http_rounds),
+               "--http-warmup", str(args.http_warmup),
                "--build-budget", str(args.build_budget), "--query-budget", str(args.query_budget),
                "--repeat-every", str(args.repeat_every), "--per-kind", str(args.per_kind)]
         cmd += ["--portal"] * args.portal + ["--no-profile"] * (not args.profile) + ["--keep"] * args.keep
