@@ -33,7 +33,9 @@ from query.filters import FacetResolver, build_filters
 from harvesters.vocab.fbbi import fbbi
 from query.params import ParamError, SearchRequest
 from query.syntax import parse_query
+from query import suggest as suggest_data
 from query.suggest import did_you_mean, suggest_index, suggestions
+from query.suggest_words import STORE_DIR as SUGGEST_STORE_DIR
 from query.compile import compile_query, make_wildcard_expander
 
 MAX_BUCKETS = 200
@@ -90,11 +92,11 @@ class SearchService:
         columns = GenerationColumns(pool, self._segments)
         resolver = FacetResolver(generation.labels())
         self._results.clear()
-        self._warm(columns, ix, resolver.labels, (str(self.index_dir), stamp))
+        self._warm(columns, ix, resolver.labels, self._suggest_place(generation, stamp))
         # The old pool is left to the garbage collector: requests in flight may still use it.
         return _Live(generation, ix, resolver, stamp, columns, Evaluator(columns), pool)
 
-    def _warm(self, columns: GenerationColumns, ix, labels, suggest_key) -> None:
+    def _warm(self, columns: GenerationColumns, ix, labels, suggest_args: dict) -> None:
         """In the background, decode the new generation's most frequent postings and build its
         suggestion data (so no search waits for them); stop warming the old generation."""
         if self._warming is not None:
@@ -102,7 +104,7 @@ class SearchService:
         stop = self._warming = threading.Event()
         done = self._warmed = threading.Event()
         fields = [f for f in DEFAULT_FIELDS if f in columns.schema]
-        threading.Thread(target=_warm_quietly, args=(columns, fields, ix, labels, suggest_key, stop, done),
+        threading.Thread(target=_warm_quietly, args=(columns, fields, ix, labels, suggest_args, stop, done),
                          daemon=True, name="warm-generation").start()
 
     def _store(self) -> RecordStore:
@@ -145,11 +147,14 @@ class SearchService:
         cached = self._results.get(key)
         if cached is not None:
             return cached
-        result = self._search(live, req)
-        self._results.put(key, result)
+        result, complete = self._search(live, req)
+        if complete:
+            self._results.put(key, result)
         return result
 
-    def _search(self, live: _Live, req: SearchRequest) -> dict:
+    def _search(self, live: _Live, req: SearchRequest) -> tuple[dict, bool]:
+        """The result, and whether it is complete (a spelling suggestion it could have had
+        was left out because the generation's first suggestion data was not ready)."""
         if req.query_node is not None:
             node, warnings = req.query_node, []
         else:
@@ -170,7 +175,8 @@ class SearchService:
         page = self._page(live, user_query, filters, req, facet_names)
         with live.pool.use() as searcher:
             correction = did_you_mean(searcher, req.query, page["total"], resolver=live.resolver,
-                                      filters=filters.values(), key=(str(self.index_dir), live.stamp))
+                                      filters=filters.values(), **self._suggest_args(live))
+        complete = correction is not suggest_data.PENDING
         return {
             "query": req.query,
             "totalHits": page["total"],
@@ -182,18 +188,28 @@ class SearchService:
             "hits": page["hits"],
             "next": page["next"],
             "facets": self._facets(live, user_query, filters, req, facet_names, page["groups"]),
-            "didYouMean": correction,
+            "didYouMean": correction if complete else None,
             "warnings": warnings,
             # The generation these hits and counts came from (a swap may follow at any moment).
             "generation": live.generation.name,
-        }
+        }, complete
 
     def suggest(self, prefix: str, limit: int) -> list[dict]:
         """Search-box completions of ``prefix`` (see :mod:`query.suggest`); the suggestion
         data is built once per live generation and cached."""
         live = self._current()
         with live.pool.use() as searcher:
-            return suggestions(searcher, live.resolver.labels, prefix, limit, key=(str(self.index_dir), live.stamp))
+            return suggestions(searcher, live.resolver.labels, prefix, limit, **self._suggest_args(live))
+
+    def _suggest_args(self, live: _Live) -> dict:
+        """How a request reads the suggestion data of ``live``: where it is cached (see
+        :meth:`_suggest_place`), and how long it may wait for the generation's first one."""
+        return {**self._suggest_place(live.generation, live.stamp), "wait": suggest_data.FIRST_BUILD_WAIT_S}
+
+    def _suggest_place(self, generation: Generation, stamp) -> dict:
+        """The suggestion data's cache key (this index directory and the pointer stamp) and the
+        directory the generation's per-segment word counts are kept in."""
+        return {"key": (str(self.index_dir), stamp), "store_dir": generation.path / SUGGEST_STORE_DIR}
 
     def _page(self, live: _Live, user_query: Query, filters: dict[str, Query], req: SearchRequest, facet_names) -> dict:
         matched, masks = fastsearch.match(live.evaluator, user_query, filters)
@@ -305,13 +321,13 @@ def _and(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else And(queries)
 
 
-def _warm_quietly(columns: GenerationColumns, fields: list[str], ix, labels, suggest_key,
+def _warm_quietly(columns: GenerationColumns, fields: list[str], ix, labels, suggest_args: dict,
                   stop: threading.Event, done: threading.Event) -> None:
     try:
-        columns.warm(fields, stop=stop)
+        with ix.searcher() as searcher:  # its own: held for the whole build
+            suggest_index(searcher, labels, **suggest_args)  # first: completions wait for it
         if not stop.is_set():
-            with ix.searcher() as searcher:  # its own: held for the whole build
-                suggest_index(searcher, labels, suggest_key)
+            columns.warm(fields, stop=stop)
     except Exception:  # warming is an optimisation: a failure must never reach a request
         log.exception("warming the generation failed")
     finally:

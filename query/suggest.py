@@ -35,7 +35,6 @@ import heapq
 import logging
 import re
 import threading
-import unicodedata
 from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict, defaultdict
@@ -43,11 +42,10 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import product
+from pathlib import Path
 from typing import NamedTuple
 
-import orjson
 from whoosh import query as wq
-from whoosh.analysis import STOP_WORDS
 
 from harvesters.vocab.fbbi import fbbi
 from harvesters.vocab.taxonomy import taxon
@@ -55,6 +53,7 @@ from indexer.schema import DEFAULT_FIELDS, FACETS
 from query import ast
 from query.compile import compile_query, make_wildcard_expander
 from query.filters import TREE_FIELDS
+from query.suggest_words import SegmentWords, WordCounts, fold, normalize
 from query.syntax import parse_query
 
 log = logging.getLogger(__name__)
@@ -65,9 +64,10 @@ KEY_CHARS = 40  # sorted keys hold this much of each name; longer prefixes are v
 LAST_CHAR = chr(0x10FFFF)
 MAX_INNER_WORDS = 30  # later word starts indexed per name
 MIN_INNER_PREFIX = 2  # shorter prefixes only match the start of a name
-MIN_TERM_CHARS = 3
 MEMO_SIZE = 4096  # ranked completions remembered per generation
 KEEP_SLOTS = 4  # index directories (services) whose suggestion data is kept
+PENDING = object()  # did_you_mean's answer when the suggestion data was not ready in time
+FIRST_BUILD_WAIT_S = 2.0  # the service's requests wait this long for an index's first suggestion data
 SKIP_FACETS = frozenset({"release_year"})
 KIND_ORDER = {"facet": 0, "term": 1, "title": 2}
 
@@ -79,23 +79,9 @@ MAX_CORRECTED_TERMS = 6
 _QUERY_KEYWORDS = frozenset({"AND", "OR", "NOT", "TO"})
 
 _SEPARATORS = re.compile(r"[\W_]+")
-_KEYWORD_SPLIT = re.compile(r"[,;]")
 
 
 # --------------------------------------------------------------------------- text
-
-
-def fold(text: str) -> str:
-    """Case-folded text without accents (``"Müller"`` -> ``"muller"``)."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def normalize(text: str) -> str:
-    """The match form of a name: folded, separators collapsed to single spaces."""
-    return _SEPARATORS.sub(" ", fold(text)).strip()
 
 
 def normalize_prefix(text: str) -> str:
@@ -106,30 +92,12 @@ def normalize_prefix(text: str) -> str:
     return core + " " if core and spaced.endswith(" ") else core
 
 
-def _words(text: str) -> Iterator[tuple[str, str]]:
-    """(folded word, surface word) pairs of ``text``."""
-    for surface in _SEPARATORS.split(text):
-        if not surface:
-            continue
-        if surface.isascii():  # the separators split off everything but letters and digits
-            yield surface.lower(), surface
-            continue
-        norm = normalize(surface)
-        pieces = norm.split()
-        for piece in pieces:
-            yield piece, surface if len(pieces) == 1 else piece
-
-
 def _display(forms: Counter) -> str:
     """The surface form to show: the commonest lower-case one if any, else the commonest."""
     lower = [(n, form) for form, n in forms.items() if form == form.lower()]
     if lower:
         return max(lower, key=lambda item: (item[0], item[1]))[1]
     return forms.most_common(1)[0][0]
-
-
-def _is_term_word(word: str) -> bool:
-    return len(word) >= MIN_TERM_CHARS and word not in STOP_WORDS and not word.isdigit()
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -393,44 +361,14 @@ def _live_count(reader, field: str, key: str) -> int:
     return sum(1 for _ in reader.postings(field, key).all_ids())
 
 
-def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> SuggestIndex:
-    """Read every live document's stored fields once and build the suggestion data."""
+def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]], counts: WordCounts | None = None) -> SuggestIndex:
+    """Build the suggestion data from the word counts of the live documents (``counts``,
+    else read from every stored document now) and the facet labels."""
     reader = searcher.reader()
+    if counts is None:
+        counts = SegmentWords().live_counts(reader)
     builder = _Builder()
-    titles: dict[str, list] = {}  # folded title -> [first title, datasets]
-    word_docs: Counter = Counter()  # folded word -> datasets
-    plain_forms: set[str] = set()  # folded words seen written exactly so
-    word_forms: dict[str, Counter] = defaultdict(Counter)  # other ways they were written
-    term_words: set[str] = set()
-    phrases: dict[str, Counter] = defaultdict(Counter)  # folded keyword phrase -> surface forms
-    phrase_docs: Counter = Counter()
-    for stored in reader.all_stored_fields():
-        summary = _summary(stored)
-        title = stored.get("title") or summary.get("title") or ""
-        keywords = [k for k in summary.get("keywords") or [] if isinstance(k, str)]
-        norm_title = normalize(title)
-        if norm_title:
-            titles.setdefault(norm_title, [title, 0])[1] += 1
-        texts = [title, stored.get("description") or "", *keywords, *_vocabulary_names(summary)]
-        doc_words: set[str] = set()
-        for text in texts:
-            _collect_words(text, doc_words, plain_forms, word_forms)
-        word_docs.update(doc_words)
-        named: set[str] = set()
-        for text in [title, *keywords]:
-            _collect_words(text, named, plain_forms, word_forms)
-        term_words.update(w for w in named if _is_term_word(w))
-        doc_phrases: set[str] = set()
-        for keyword in keywords:
-            for phrase in _KEYWORD_SPLIT.split(keyword):
-                phrase = " ".join(phrase.split())
-                norm = normalize(phrase)
-                if " " in norm:
-                    phrases[norm][phrase] += 1
-                    doc_phrases.add(norm)
-        phrase_docs.update(doc_phrases)
-    surfaces = {word: _display(forms) for word, forms in word_forms.items() if word not in plain_forms}
-
+    surfaces = {word: _display(forms) for word, forms in counts.forms.items() if forms and word not in counts.plain}
     for spec in FACETS:
         if spec.name in SKIP_FACETS:
             continue
@@ -439,51 +377,13 @@ def build_suggest_index(searcher, labels: Mapping[str, Mapping[str, str]]) -> Su
             count = _live_count(reader, field, key)
             if count:
                 builder.add(_Entry("facet", spec.name, key, count), _facet_names(spec.name, key, label), inner=True)
-    for norm, (title, count) in titles.items():
-        builder.add(_Entry("title", None, None, count), [(title, norm)], inner=True)
-    for word in sorted(term_words):
-        builder.add(_Entry("term", None, None, word_docs[word]), [(surfaces.get(word, word), word)], inner=False)
-    for norm, forms in sorted(phrases.items()):
-        builder.add(_Entry("term", None, None, phrase_docs[norm]), [(_display(forms), norm)], inner=True)
-    return builder.build(dict(word_docs), surfaces)
-
-
-def _collect_words(text: str, words: set[str], plain: set[str], forms: dict[str, Counter]) -> None:
-    """Add the folded words of ``text`` to ``words``; note how they were written (words
-    written in their folded form in ``plain``, other spellings counted in ``forms``)."""
-    if text.isascii():  # the common case, in whole-text set operations
-        written = set(_SEPARATORS.split(text))
-        folded = set(_SEPARATORS.split(text.lower()))
-        written.discard("")
-        folded.discard("")
-        words |= folded
-        plain |= written & folded
-        for surface in written - folded:
-            forms[surface.lower()][surface] += 1
-        return
-    for word, surface in _words(text):
-        words.add(word)
-        if surface == word:
-            plain.add(word)
-        else:
-            forms[word][surface] += 1
-
-
-def _summary(stored: Mapping) -> dict:
-    try:
-        value = orjson.loads(stored.get("summary") or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _vocabulary_names(summary: Mapping) -> list[str]:
-    names = []
-    for organism in summary.get("organisms") or []:
-        names += [organism.get("name") or "", organism.get("common_name") or ""]
-    for method in summary.get("imaging_methods") or []:
-        names.append(method.get("name") or "")
-    return names
+    for norm, forms in counts.titles.items():
+        builder.add(_Entry("title", None, None, sum(forms.values())), [(next(iter(forms)), norm)], inner=True)
+    for word in sorted(counts.terms):
+        builder.add(_Entry("term", None, None, counts.words[word]), [(surfaces.get(word, word), word)], inner=False)
+    for norm, forms in sorted(counts.phrases.items()):
+        builder.add(_Entry("term", None, None, counts.phrase_docs[norm]), [(_display(forms), norm)], inner=True)
+    return builder.build(dict(counts.words), surfaces)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -494,8 +394,14 @@ class _Cache:
     A key is built once: concurrent first requests wait for the one build. When a slot
     (an index directory) gets a new version while an older one is ready, the older one
     keeps answering and the new one is built in a background thread, so nobody waits
-    for a rebuild after an update or a swap; a slot's first version is built in the
-    request. A version whose build failed is not retried while an older one answers.
+    for a rebuild after an update or a swap. A slot's first version is built in the
+    caller's thread when it passes no ``wait`` (the service's warm-up, when the generation
+    opens), else in the background while the caller waits at most ``wait`` seconds for it
+    and gets None after that. A version whose build failed is not retried while an older
+    one answers, nor by callers passing a ``wait``.
+
+    Builds read their word counts through the slot's :class:`SegmentWords`, so a new
+    version reads only the segments and deletions that are new since the last one.
     """
 
     def __init__(self) -> None:
@@ -503,8 +409,10 @@ class _Cache:
         self._ready: OrderedDict[Hashable, SuggestIndex] = OrderedDict()
         self._building: dict[Hashable, threading.Event] = {}
         self._failed: set[Hashable] = set()
+        self._words: dict[Hashable, SegmentWords] = {}
 
-    def get(self, searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable) -> SuggestIndex:
+    def get(self, searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable, *,
+            store_dir: Path | None = None, wait: float | None = None) -> SuggestIndex | None:
         slot = _slot(key)
         with self._lock:
             found = self._ready.get(key)
@@ -516,31 +424,36 @@ class _Cache:
             first = done is None and not (stale is not None and key in self._failed)
             if first:
                 done = self._building[key] = threading.Event()
+        if first and (stale is not None or wait is not None):
+            # The caller's searcher goes back to its pool when we return: the background
+            # build reads through a searcher of its own.
+            own = searcher._ix.searcher() if getattr(searcher, "_ix", None) is not None else searcher
+            threading.Thread(target=self._build, args=(own, labels, key, done, store_dir), daemon=True,
+                             name="suggest-index").start()
         if stale is not None:
-            if first:
-                # The caller's searcher goes back to its pool when we return: the background
-                # build reads through a searcher of its own.
-                own = searcher._ix.searcher() if getattr(searcher, "_ix", None) is not None else searcher
-                threading.Thread(target=self._build, args=(own, labels, key, done), daemon=True,
-                                 name="suggest-index").start()
             return stale
-        if not first:
-            done.wait()
+        if not first or wait is not None:
+            if not done.wait(wait):
+                return None
             with self._lock:
                 found = self._ready.get(key)
-            if found is not None:
+            if found is not None or wait is not None:
                 return found
             with self._lock:  # that build failed: try once more here
                 done = self._building.setdefault(key, threading.Event())
-        found = self._build(searcher, labels, key, done)
+        found = self._build(searcher, labels, key, done, store_dir)
         if found is None:
             raise RuntimeError(f"building the suggestion data of {key!r} failed (see the log)")
         return found
 
-    def _build(self, searcher, labels, key: Hashable, done: threading.Event) -> SuggestIndex | None:
+    def _build(self, searcher, labels, key: Hashable, done: threading.Event,
+               store_dir: Path | None) -> SuggestIndex | None:
         index = None
         try:
-            index = build_suggest_index(searcher, labels)
+            with self._lock:
+                words = self._words.setdefault(_slot(key), SegmentWords())
+            counts = words.live_counts(searcher.reader(), store_dir)
+            index = build_suggest_index(searcher, labels, counts)
         except Exception:
             log.exception("building the suggestion data of %r failed", key)
         with self._lock:
@@ -553,7 +466,8 @@ class _Cache:
                     del self._ready[old]  # requests still using it keep their reference
                 self._ready[key] = index
                 while len(self._ready) > KEEP_SLOTS:
-                    self._ready.popitem(last=False)
+                    evicted, _ = self._ready.popitem(last=False)
+                    self._words.pop(_slot(evicted), None)
             self._building.pop(key, None)
         done.set()
         return index
@@ -566,26 +480,35 @@ def _slot(key: Hashable) -> Hashable:
 _cache = _Cache()
 
 
-def suggest_index(searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable) -> SuggestIndex:
+def suggest_index(searcher, labels: Mapping[str, Mapping[str, str]], key: Hashable, *,
+                  store_dir: Path | None = None, wait: float | None = None) -> SuggestIndex | None:
     """The suggestion data for ``searcher``, built once per ``key`` (see :class:`_Cache`).
 
     ``key`` is ``(slot, version)``: the service passes its index directory and the
     generation's pointer stamp, which changes on every swap and every committed update,
-    exactly when the service reopens its searcher.
+    exactly when the service reopens its searcher. ``store_dir`` is where per-segment word
+    counts are kept for other processes (see :mod:`query.suggest_words`). ``wait`` bounds
+    how long a caller waits for another caller's first build of a slot (None: as long as
+    it takes); past it the result is None.
     """
-    return _cache.get(searcher, labels, key)
+    return _cache.get(searcher, labels, key, store_dir=store_dir, wait=wait)
 
 
-def suggestions(searcher, labels: Mapping[str, Mapping[str, str]], prefix: str, limit: int, *, key: Hashable) -> list[dict]:
-    """Completions of ``prefix``: ``{"text", "kind", "facet", "key", "count"}`` dicts."""
-    return suggest_index(searcher, labels, key).complete(prefix, limit)
+def suggestions(searcher, labels: Mapping[str, Mapping[str, str]], prefix: str, limit: int, *, key: Hashable,
+                store_dir: Path | None = None, wait: float | None = None) -> list[dict]:
+    """Completions of ``prefix``: ``{"text", "kind", "facet", "key", "count"}`` dicts
+    (none while the index's first suggestion data is still being built, past ``wait``
+    seconds; ``key``, ``store_dir``, ``wait``: see :func:`suggest_index`)."""
+    index = suggest_index(searcher, labels, key, store_dir=store_dir, wait=wait)
+    return index.complete(prefix, limit) if index is not None else []
 
 
 # --------------------------------------------------------------------------- did you mean
 
 
 def did_you_mean(searcher, query_text: str, current_hits: int, *, resolver=None, filters: Iterable[wq.Query] = (),
-                 key: Hashable, below: int = DID_YOU_MEAN_BELOW) -> dict | None:
+                 key: Hashable, below: int = DID_YOU_MEAN_BELOW, store_dir: Path | None = None,
+                 wait: float | None = None) -> dict | object | None:
     """Spelling suggestions for a search with fewer than ``below`` hits, else None.
 
     Each plain (unfielded, not negated) term of ``query_text`` that no searched field
@@ -594,17 +517,19 @@ def did_you_mean(searcher, query_text: str, current_hits: int, *, resolver=None,
     the result is ``{"query", "totalHits", "terms": [{"term", "suggestions": [{"text",
     "count"}]}]}`` only when it finds more than ``current_hits`` datasets.
     ``resolver`` is the generation's FacetResolver (facet labels and fielded values).
+    :data:`PENDING` when the index's first suggestion data was still being built after
+    ``wait`` seconds (``key``, ``store_dir``, ``wait``: see :func:`suggest_index`).
     """
     if current_hits >= below or not query_text or not query_text.strip():
         return None
     try:
-        return _did_you_mean(searcher, query_text, current_hits, resolver, list(filters), key)
+        return _did_you_mean(searcher, query_text, current_hits, resolver, list(filters), key, store_dir, wait)
     except Exception:  # a suggestion must never fail the search it decorates
         log.exception("did-you-mean failed for %r", query_text)
         return None
 
 
-def _did_you_mean(searcher, query_text, current_hits, resolver, filters, key) -> dict | None:
+def _did_you_mean(searcher, query_text, current_hits, resolver, filters, key, store_dir, wait) -> dict | object | None:
     parsed = parse_query(query_text, strict=False)
     reader = searcher.reader()
     index = None
@@ -615,7 +540,9 @@ def _did_you_mean(searcher, query_text, current_hits, resolver, filters, key) ->
         if _indexed(searcher.schema, reader, term.text):
             continue
         if index is None:
-            index = suggest_index(searcher, resolver.labels if resolver else {}, key)
+            index = suggest_index(searcher, resolver.labels if resolver else {}, key, store_dir=store_dir, wait=wait)
+            if index is None:
+                return PENDING
         corrections = index.corrections(term.text)
         if corrections:
             slots.append((term, corrections))

@@ -1,0 +1,319 @@
+"""The word counts behind the suggestion data, kept per index segment. Flask-free.
+
+:func:`query.suggest.build_suggest_index` needs, over the live documents, how many
+datasets contain each folded word (titles, descriptions, keywords, organism and method
+names), how words were written, the titles and the multi-word keywords. Reading that
+means decompressing every stored document (about 30 s at 100,000 datasets), so it is
+counted once per segment and kept (the same idea as :mod:`query.segment_arrays`):
+
+* Whoosh never changes a segment after writing it, except to mark documents deleted. A
+  segment's counts over *all* its documents are read once; the live counts subtract the
+  documents deleted since (their stored fields stay readable). Every count is a number of
+  documents or of occurrences, so adding and subtracting documents is exact.
+* An incremental update adds a small segment and deletes a few documents: rebuilding the
+  suggestion data then reads only those, not the whole index.
+* With a ``store_dir`` (the service passes one inside the generation), a segment's counts
+  are also written there, so other server processes and later restarts load them instead
+  of reading the segment again; an exclusive file lock makes one process count while the
+  others wait and load. Writing is best effort: a read-only index only loses the speed-up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import secrets
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from whoosh.analysis import STOP_WORDS
+
+from query.segment_arrays import segment_key
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the counting changes: files of other formats are recounted
+STORE_DIR = "suggest-words"  # the service keeps the counts in this directory of each generation
+MIN_TERM_CHARS = 3
+
+_SEPARATORS = re.compile(r"[\W_]+")
+_KEYWORD_SPLIT = re.compile(r"[,;]")
+
+
+@dataclass
+class WordCounts:
+    """Additive counts over a set of documents (see the module docstring)."""
+
+    titles: dict[str, Counter] = field(default_factory=dict)  # folded title -> title as written -> datasets
+    words: Counter = field(default_factory=Counter)  # folded word -> datasets containing it
+    plain: Counter = field(default_factory=Counter)  # folded word -> datasets writing it folded
+    forms: dict[str, Counter] = field(default_factory=dict)  # folded word -> other spelling -> occurrences
+    terms: Counter = field(default_factory=Counter)  # completable word -> datasets naming it (title, keywords)
+    phrases: dict[str, Counter] = field(default_factory=dict)  # folded keyword phrase -> as written -> uses
+    phrase_docs: Counter = field(default_factory=Counter)  # folded keyword phrase -> datasets
+
+    def add_document(self, stored: Mapping, sign: int = 1) -> None:
+        """Count one document's stored fields in (``sign=1``) or out (``sign=-1``)."""
+        summary = _summary(stored)
+        title = stored.get("title") or summary.get("title") or ""
+        keywords = [k for k in summary.get("keywords") or [] if isinstance(k, str)]
+        norm_title = normalize(title)
+        if norm_title:
+            _bump(self.titles.setdefault(norm_title, Counter()), title, sign)
+        doc_words: set[str] = set()
+        doc_plain: set[str] = set()
+        for text in [title, stored.get("description") or "", *keywords, *_vocabulary_names(summary)]:
+            _collect_words(text, doc_words, doc_plain, self.forms, sign)
+        named: set[str] = set()
+        for text in [title, *keywords]:
+            _collect_words(text, named, doc_plain, self.forms, sign)
+        doc_phrases: set[str] = set()
+        for keyword in keywords:
+            for phrase in _KEYWORD_SPLIT.split(keyword):
+                phrase = " ".join(phrase.split())
+                norm = normalize(phrase)
+                if " " in norm:
+                    _bump(self.phrases.setdefault(norm, Counter()), phrase, sign)
+                    doc_phrases.add(norm)
+        _count_in(self.words, doc_words, sign)
+        _count_in(self.plain, doc_plain, sign)
+        _count_in(self.terms, (w for w in named if is_term_word(w)), sign)
+        _count_in(self.phrase_docs, doc_phrases, sign)
+        if sign < 0:
+            _drop_empty(self.titles, [norm_title])
+            _drop_empty(self.phrases, doc_phrases)
+            _drop_empty(self.forms, doc_words)
+
+    def add(self, other: WordCounts) -> None:
+        """Add another set of documents' counts (documents disjoint from ours)."""
+        for mine, theirs in ((self.words, other.words), (self.plain, other.plain), (self.terms, other.terms),
+                             (self.phrase_docs, other.phrase_docs)):
+            mine.update(theirs)
+        for mine_nested, theirs_nested in ((self.titles, other.titles), (self.forms, other.forms),
+                                           (self.phrases, other.phrases)):
+            for key, counts in theirs_nested.items():
+                found = mine_nested.get(key)
+                if found is None:
+                    mine_nested[key] = Counter(counts)
+                else:
+                    found.update(counts)
+
+    def copy(self) -> WordCounts:
+        copied = WordCounts()
+        copied.add(self)
+        return copied
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"format": FORMAT, "titles": self.titles, "words": self.words, "plain": self.plain,
+                             "forms": self.forms, "terms": self.terms, "phrases": self.phrases,
+                             "phrase_docs": self.phrase_docs})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WordCounts | None:
+        """The counts written by :meth:`to_json`, or None for another format."""
+        value = orjson.loads(data)
+        if not isinstance(value, dict) or value.get("format") != FORMAT:
+            return None
+        nested = {name: {key: Counter(counts) for key, counts in value[name].items()}
+                  for name in ("titles", "forms", "phrases")}
+        return cls(words=Counter(value["words"]), plain=Counter(value["plain"]), terms=Counter(value["terms"]),
+                   phrase_docs=Counter(value["phrase_docs"]), **nested)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def fold(text: str) -> str:
+    """Case-folded text without accents (``"Müller"`` -> ``"muller"``)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalize(text: str) -> str:
+    """The match form of a name: folded, separators collapsed to single spaces."""
+    return _SEPARATORS.sub(" ", fold(text)).strip()
+
+
+def words_of(text: str) -> Iterable[tuple[str, str]]:
+    """(folded word, surface word) pairs of ``text``."""
+    for surface in _SEPARATORS.split(text):
+        if not surface:
+            continue
+        if surface.isascii():  # the separators split off everything but letters and digits
+            yield surface.lower(), surface
+            continue
+        pieces = normalize(surface).split()
+        for piece in pieces:
+            yield piece, surface if len(pieces) == 1 else piece
+
+
+def is_term_word(word: str) -> bool:
+    """Whether a word is offered as a completion on its own (not short, a stop word or a number)."""
+    return len(word) >= MIN_TERM_CHARS and word not in STOP_WORDS and not word.isdigit()
+
+
+def _collect_words(text: str, words: set[str], plain: set[str], forms: dict[str, Counter], sign: int) -> None:
+    """Add the folded words of ``text`` to ``words`` and those written folded to ``plain``;
+    count other spellings into ``forms`` (by ``sign``)."""
+    if text.isascii():  # the common case, in whole-text set operations
+        written = set(_SEPARATORS.split(text))
+        folded = set(_SEPARATORS.split(text.lower()))
+        written.discard("")
+        folded.discard("")
+        words |= folded
+        plain |= written & folded
+        for surface in written - folded:
+            _bump(forms.setdefault(surface.lower(), Counter()), surface, sign)
+        return
+    for word, surface in words_of(text):
+        words.add(word)
+        if surface == word:
+            plain.add(word)
+        else:
+            _bump(forms.setdefault(word, Counter()), surface, sign)
+
+
+def _bump(counts: Counter, key: str, sign: int) -> None:
+    value = counts.get(key, 0) + sign
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
+
+
+def _count_in(counts: Counter, keys: Iterable[str], sign: int) -> None:
+    if sign > 0:
+        counts.update(keys)
+        return
+    for key in keys:
+        _bump(counts, key, sign)
+
+
+def _drop_empty(nested: dict[str, Counter], keys: Iterable[str]) -> None:
+    for key in keys:
+        if key in nested and not nested[key]:
+            del nested[key]
+
+
+def _summary(stored: Mapping) -> dict:
+    try:
+        value = orjson.loads(stored.get("summary") or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _vocabulary_names(summary: Mapping) -> list[str]:
+    names = []
+    for organism in summary.get("organisms") or []:
+        names += [organism.get("name") or "", organism.get("common_name") or ""]
+    for method in summary.get("imaging_methods") or []:
+        names.append(method.get("name") or "")
+    return names
+
+
+# --------------------------------------------------------------------------- per segment
+
+
+@dataclass
+class _SegmentWords:
+    """One segment's counts: over all its documents, and the live ones (all minus ``deleted``)."""
+
+    size: int
+    every: WordCounts
+    live: WordCounts
+    deleted: frozenset[int] = frozenset()
+
+
+class SegmentWords:
+    """Per-segment word counts of one index directory, holding the last reader's segments."""
+
+    def __init__(self) -> None:
+        self._segments: dict[str, _SegmentWords] = {}
+        self._lock = threading.Lock()  # one counting at a time: live counts change in place
+
+    def live_counts(self, reader, store_dir: Path | None = None) -> WordCounts:
+        """The counts over ``reader``'s live documents (a new object the caller may keep)."""
+        with self._lock:
+            found: dict[str, _SegmentWords] = {}
+            for leaf, _ in reader.leaf_readers():
+                key = segment_key(leaf)
+                cached = self._segments.get(key)
+                if cached is None or cached.size != leaf.doc_count_all():
+                    every = _segment_counts(leaf, key, store_dir)
+                    cached = _SegmentWords(leaf.doc_count_all(), every, every.copy())
+                _apply_deletions(leaf, cached)
+                found[key] = cached
+            self._segments = found
+            total = WordCounts()
+            for segment in found.values():
+                total.add(segment.live)
+            return total
+
+
+def _apply_deletions(leaf, segment: _SegmentWords) -> None:
+    if not leaf.has_deletions():
+        return
+    deleted = frozenset(d for d in range(leaf.doc_count_all()) if leaf.is_deleted(d))
+    for docnum in sorted(deleted - segment.deleted):
+        segment.live.add_document(leaf.stored_fields(docnum), sign=-1)
+    segment.deleted = deleted
+
+
+def count_segment(leaf) -> WordCounts:
+    """The counts over every document of one segment, deleted ones included."""
+    counts = WordCounts()
+    for docnum in range(leaf.doc_count_all()):
+        counts.add_document(leaf.stored_fields(docnum))
+    return counts
+
+
+def _segment_counts(leaf, key: str, store_dir: Path | None) -> WordCounts:
+    """A segment's counts: loaded from ``store_dir`` if some process wrote them, else counted
+    (and written there); processes counting the same segment take turns on a lock file."""
+    if store_dir is None or key.startswith("reader-"):
+        return count_segment(leaf)
+    path = store_dir / f"{key}.json"
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(store_dir / f"{key}.lock", "a+b")
+    except OSError as exc:
+        log.info("suggestion word counts not kept in %s: %s", store_dir, exc)
+        return count_segment(leaf)
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        loaded = _load(path)
+        if loaded is not None:
+            return loaded
+        counts = count_segment(leaf)
+        _save(path, counts)
+        return counts
+
+
+def _load(path: Path) -> WordCounts | None:
+    try:
+        return WordCounts.from_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("recounting suggestion words: %s unreadable (%s)", path, exc)
+        return None
+
+
+def _save(path: Path, counts: WordCounts) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_bytes(counts.to_json())
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("suggestion word counts not kept in %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)
