@@ -21,6 +21,7 @@ counted once per segment and kept (the same idea as :mod:`query.segment_arrays`)
 from __future__ import annotations
 
 import fcntl
+import glob
 import logging
 import os
 import re
@@ -254,6 +255,8 @@ class SegmentWords:
                 _apply_deletions(leaf, cached)
                 found[key] = cached
             self._segments = found
+            if store_dir is not None:
+                _prune(store_dir, set(found))
             total = WordCounts()
             for segment in found.values():
                 total.add(segment.live)
@@ -317,3 +320,16 @@ def _save(path: Path, counts: WordCounts) -> None:
     except OSError as exc:
         log.info("suggestion word counts not kept in %s: %s", path, exc)
         tmp.unlink(missing_ok=True)
+
+
+def _prune(store_dir: Path, live: set[str]) -> None:
+    """Remove the kept counts of segments gone from the generation (merged away by updates)."""
+    try:
+        kept = list(store_dir.glob("*.json"))
+        for path in kept:
+            key = path.stem
+            if key not in live and not any(store_dir.parent.glob(f"{glob.escape(key)}.*")):
+                path.unlink(missing_ok=True)
+                (store_dir / f"{key}.lock").unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("old suggestion word counts not removed from %s: %s", store_dir, exc)

@@ -144,9 +144,12 @@ def test_the_service_keeps_counts_in_the_generation_and_another_process_loads_th
     live = service._current()
     kept = sorted((live.generation.path / STORE_DIR).glob("*.json"))
     assert len(kept) == 2  # one per segment
+    gone = live.generation.path / STORE_DIR / "MAIN_mergedaway.json"  # a segment an update merged away
+    gone.write_bytes(kept[0].read_bytes())
     monkeypatch.setattr(suggest_words, "count_segment", lambda leaf: pytest.fail("counted instead of loaded"))
     with live.pool.use() as searcher:
         loaded = SegmentWords().live_counts(searcher.reader(), live.generation.path / STORE_DIR)
+        assert sorted((live.generation.path / STORE_DIR).glob("*.json")) == kept
         index = build_suggest_index(searcher, live.resolver.labels, loaded)
         assert index.complete("zebraf", 5) == service.suggest("zebraf", 5)
 
