@@ -190,3 +190,18 @@ def test_a_request_waits_for_the_first_suggestion_data_only_as_long_as_its_bound
         time.sleep(0.01)
     assert service.suggest("zebraf", 5)
     assert service.search(parse_search_params({"query": ["zebrafsh"]}))["didYouMean"]["query"] == "zebrafish"
+
+
+def test_without_a_writable_store_the_counts_are_kept_in_memory(indexed, tmp_path, monkeypatch):
+    _, index_dir = indexed
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a directory")
+    read = []
+    real = suggest_words.count_segment
+    monkeypatch.setattr(suggest_words, "count_segment", lambda leaf: read.append(1) or real(leaf))
+    words = SegmentWords()
+    reader = _reader(index_dir)
+    first = words.live_counts(reader, blocked / STORE_DIR)
+    second = words.live_counts(reader, blocked / STORE_DIR)
+    assert len(read) == 2 and _as_plain(first) == _as_plain(second) == _as_plain(SegmentWords().live_counts(reader))
+    assert second.words["zebrafish"] > 0
