@@ -1,10 +1,11 @@
 """Search-box completions and "did you mean" spelling suggestions. Flask-free.
 
 Both read a :class:`SuggestIndex`, built once per index generation (see
-:func:`suggest_index`) from the live searcher's stored fields and the generation's facet
-labels, and kept in a module-level cache keyed by ``(index directory, generation pointer
-stamp)``: a build swapped in or an update committed gives a new key, hence a new index
-(built in the background while the previous one keeps answering).
+:func:`suggest_index`) from the word counts of the live documents (kept per segment, see
+:mod:`query.suggest_words`) and the generation's facet labels, and kept in a module-level
+cache keyed by ``(index directory, generation pointer stamp)``: a build swapped in or an
+update committed gives a new key, hence a new index (built in the background while the
+previous one keeps answering).
 
 Completions (:func:`suggestions`) come from
 
@@ -53,7 +54,7 @@ from indexer.schema import DEFAULT_FIELDS, FACETS
 from query import ast
 from query.compile import compile_query, make_wildcard_expander
 from query.filters import TREE_FIELDS
-from query.suggest_words import SegmentWords, WordCounts, fold, normalize
+from query.suggest_words import SEPARATORS, SegmentWords, WordCounts, fold, normalize
 from query.syntax import parse_query
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,6 @@ MAX_CORRECTION_TRIALS = 6
 MAX_CORRECTED_TERMS = 6
 _QUERY_KEYWORDS = frozenset({"AND", "OR", "NOT", "TO"})
 
-_SEPARATORS = re.compile(r"[\W_]+")
 
 
 # --------------------------------------------------------------------------- text
@@ -87,7 +87,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 def normalize_prefix(text: str) -> str:
     """The match form of typed text; a trailing separator is kept as one space (the last
     word is complete: ``"light "`` matches ``"light sheet"`` but not ``"lightning"``)."""
-    spaced = _SEPARATORS.sub(" ", fold(text))
+    spaced = SEPARATORS.sub(" ", fold(text))
     core = spaced.strip()
     return core + " " if core and spaced.endswith(" ") else core
 

@@ -44,7 +44,7 @@ FORMAT = 1  # bump when the counting changes: files of other formats are recount
 STORE_DIR = "suggest-words"  # the service keeps the counts in this directory of each generation
 MIN_TERM_CHARS = 3
 
-_SEPARATORS = re.compile(r"[\W_]+")
+SEPARATORS = re.compile(r"[\W_]+")  # between words: everything but letters and digits
 _KEYWORD_SPLIT = re.compile(r"[,;]")
 
 
@@ -141,12 +141,12 @@ def fold(text: str) -> str:
 
 def normalize(text: str) -> str:
     """The match form of a name: folded, separators collapsed to single spaces."""
-    return _SEPARATORS.sub(" ", fold(text)).strip()
+    return SEPARATORS.sub(" ", fold(text)).strip()
 
 
 def words_of(text: str) -> Iterable[tuple[str, str]]:
     """(folded word, surface word) pairs of ``text``."""
-    for surface in _SEPARATORS.split(text):
+    for surface in SEPARATORS.split(text):
         if not surface:
             continue
         if surface.isascii():  # the separators split off everything but letters and digits
@@ -166,8 +166,8 @@ def _collect_words(text: str, words: set[str], plain: set[str], forms: dict[str,
     """Add the folded words of ``text`` to ``words`` and those written folded to ``plain``;
     count other spellings into ``forms`` (by ``sign``)."""
     if text.isascii():  # the common case, in whole-text set operations
-        written = set(_SEPARATORS.split(text))
-        folded = set(_SEPARATORS.split(text.lower()))
+        written = set(SEPARATORS.split(text))
+        folded = set(SEPARATORS.split(text.lower()))
         written.discard("")
         folded.discard("")
         words |= folded
