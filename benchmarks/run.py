@@ -769,7 +769,8 @@ ENGINE_LABELS = {
 
 
 def _docs(r: dict) -> str:
-    return f"{r['size']:,}" + (f" {r['label']}" if r.get("label") else "")
+    """A run's row label: its size, then ``portal`` (every query asks for every facet) and its label."""
+    return f"{r['size']:,}" + (" portal" if r.get("portal_mode") else "") + (f" {r['label']}" if r.get("label") else "")
 
 
 def _load_cell(e: dict, name: str) -> str:
