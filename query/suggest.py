@@ -176,14 +176,6 @@ class _Entry(NamedTuple):
     count: int
 
 
-class _Ref(NamedTuple):
-    entry: int
-    rank: int  # which name of the entry (0: its main name)
-    display: str
-    norm: str  # the whole folded name
-    offset: int  # where in ``norm`` the indexed key starts (0: the whole name)
-
-
 @dataclass(frozen=True)
 class Correction:
     """A spelling correction: the word to show, its edit distance and document frequency."""
@@ -219,26 +211,39 @@ class _SortedNames:
     def __init__(self, names: _Names, name_ids: array, offsets: array):
         norm = names.norm
         order = sorted(range(len(name_ids)), key=lambda i: norm[name_ids[i]][offsets[i]:offsets[i] + KEY_CHARS])
-        self._names = names
+        self.names = names
         self._ids = array("i", (name_ids[i] for i in order))
         self._offsets = array("i", (offsets[i] for i in order))
 
     def _key(self, i: int) -> str:
         offset = self._offsets[i]
-        return self._names.norm[self._ids[i]][offset:offset + KEY_CHARS]
+        return self.names.norm[self._ids[i]][offset:offset + KEY_CHARS]
 
-    def matching(self, prefix: str) -> Iterator[_Ref]:
+    def best_by_entry(self, prefix: str, whole: str, inner: bool, best: dict[int, tuple[tuple, int]]) -> None:
+        """For each entry with a name matching ``prefix`` here, keep in ``best`` its best
+        ``(quality, name id)``: quality is (tier, not the main name, name length, name rank),
+        tier 0 for the whole name typed, 1 for a match at its start, 2 at a later word."""
         probe = prefix[:KEY_CHARS]
-        names, ids, offsets = self._names, self._ids, self._offsets
+        ids, offsets = self._ids, self._offsets
+        names = self.names
+        entry_of, rank_of, norm_of = names.entry, names.rank, names.norm
         places = range(len(ids))
         start = bisect_left(places, probe, key=self._key)
         # Keys beginning with the probe sort before the probe followed by the last code point.
         stop = bisect_left(places, probe + LAST_CHAR, lo=start, key=self._key)
+        verify = len(prefix) > KEY_CHARS
         for i in range(start, stop):
-            name, offset = ids[i], offsets[i]
-            norm = names.norm[name]
-            if len(prefix) <= KEY_CHARS or norm.startswith(prefix, offset):
-                yield _Ref(names.entry[name], names.rank[name], names.display[name], norm, offset)
+            name = ids[i]
+            norm = norm_of[name]
+            if verify and not norm.startswith(prefix, offsets[i]):
+                continue
+            rank = rank_of[name]
+            # Within a tier: the main name, then the shortest other name ("human" before "humans").
+            quality = (2 if inner else (0 if norm == whole else 1), rank > 0, len(norm), rank)
+            entry = entry_of[name]
+            found = best.get(entry)
+            if found is None or quality < found[0]:
+                best[entry] = (quality, name)
 
 
 class SuggestIndex:
@@ -276,27 +281,33 @@ class SuggestIndex:
 
     def _rank(self, prefix: str) -> list[dict]:
         whole = prefix.strip()
-        best: dict[int, tuple[tuple, _Ref]] = {}  # entry -> (how well, the name that matched)
-        sources = [(self._starts, False)]
-        if len(whole) >= MIN_INNER_PREFIX:
-            sources.append((self._inner, True))
-        for names, inner in sources:
-            for ref in names.matching(prefix):
-                tier = 2 if inner else (0 if ref.norm == whole else 1)
-                # Within a tier: the main name, then the shortest other name ("human" before "humans").
-                quality = (tier, ref.rank > 0, len(ref.norm), ref.rank)
-                found = best.get(ref.entry)
-                if found is None or quality < found[0]:
-                    best[ref.entry] = (quality, ref)
-        facet_texts = {normalize(ref.display) for _, ref in best.values() if self.entries[ref.entry].kind == "facet"}
+        best: dict[int, tuple[tuple, int]] = {}  # entry -> (how well, the name that matched)
+        self._starts.best_by_entry(prefix, whole, False, best)
+        rows = self._rows(best)
+        # Matches at a later word rank after every match at the start: once the starts fill
+        # the list, the (much larger) range of later-word places need not be read.
+        if len(rows) < MAX_LIMIT and len(whole) >= MIN_INNER_PREFIX:
+            self._inner.best_by_entry(prefix, whole, True, best)
+            rows = self._rows(best)
+        display = self._starts.names.display
+        return [{"text": display[name], "kind": entry.kind, "facet": entry.facet, "key": entry.key, "count": entry.count}
+                for _, entry, name in heapq.nsmallest(MAX_LIMIT, rows, key=lambda row: row[0])]
+
+    def _rows(self, best: dict[int, tuple[tuple, int]]) -> list[tuple]:
+        """(sort key, entry, name id) of each matched entry, less the terms a matched facet
+        value already says (with its key)."""
+        names = self._starts.names
+        display, norm_of = names.display, names.norm
+        entries = self.entries
+        facet_texts = {normalize(display[name]) for entry_id, (_, name) in best.items() if entries[entry_id].kind == "facet"}
         rows = []
-        for entry_id, (quality, ref) in best.items():
-            entry = self.entries[entry_id]
-            if entry.kind == "term" and ref.norm in facet_texts:
-                continue  # the facet value says the same, with its key
-            rows.append(((quality[0], -entry.count, KIND_ORDER[entry.kind], len(ref.display), ref.display.casefold()), entry, ref))
-        return [{"text": ref.display, "kind": entry.kind, "facet": entry.facet, "key": entry.key, "count": entry.count}
-                for _, entry, ref in heapq.nsmallest(MAX_LIMIT, rows, key=lambda row: row[0])]
+        for entry_id, (quality, name) in best.items():
+            entry = entries[entry_id]
+            if entry.kind == "term" and norm_of[name] in facet_texts:
+                continue
+            shown = display[name]
+            rows.append(((quality[0], -entry.count, KIND_ORDER[entry.kind], len(shown), shown.casefold()), entry, name))
+        return rows
 
     # -- spelling
 

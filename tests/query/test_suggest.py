@@ -252,3 +252,28 @@ def test_negated_and_fielded_terms_are_left_alone(client):
 def test_nothing_to_correct_gives_null(client):
     data = search(client, query="qqqxqqqz")
     assert data["totalHits"] == 0 and data["didYouMean"] is None
+
+
+# --------------------------------------------------------------------------- ranking over many names
+
+
+def _index_of(titles: list[tuple[str, int]]) -> SuggestIndex:
+    builder = suggest_module._Builder()
+    for title, count in titles:
+        builder.add(suggest_module._Entry("title", None, None, count), [(title, normalize(title))], inner=True)
+    return builder.build({}, {})
+
+
+def test_matches_at_a_later_word_come_after_every_match_at_the_start(monkeypatch):
+    starts = [(f"Abc study {i}", 1) for i in range(suggest_module.MAX_LIMIT + 5)]
+    index = _index_of(starts + [("Big abc atlas", 1000)])
+    scanned = []
+    real = suggest_module._SortedNames.best_by_entry
+    monkeypatch.setattr(suggest_module._SortedNames, "best_by_entry",
+                        lambda self, prefix, whole, inner, best: scanned.append(inner) or real(self, prefix, whole, inner, best))
+    found = index.complete("abc", suggest_module.MAX_LIMIT)
+    assert len(found) == suggest_module.MAX_LIMIT and all(item["text"].startswith("Abc") for item in found)
+    assert scanned == [False]  # the starts filled the list: the later-word places were not read
+    few = _index_of(starts[:3] + [("Big abc atlas", 1000), ("Small abc atlas", 1)])
+    assert [item["text"] for item in few.complete("abc", 10)] == [
+        "Abc study 0", "Abc study 1", "Abc study 2", "Big abc atlas", "Small abc atlas"]
