@@ -106,11 +106,6 @@ class WordCounts:
                 else:
                     found.update(counts)
 
-    def copy(self) -> WordCounts:
-        copied = WordCounts()
-        copied.add(self)
-        return copied
-
     def to_json(self) -> bytes:
         return orjson.dumps({"format": FORMAT, "titles": self.titles, "words": self.words, "plain": self.plain,
                              "forms": self.forms, "terms": self.terms, "phrases": self.phrases,
@@ -253,8 +248,9 @@ class SegmentWords:
                 if total is None and not in_memory:
                     total = counts  # loaded or counted for this call: ours to change
                 else:
-                    total = total or WordCounts()
-                    total.add(counts)
+                    if total is None:
+                        total = WordCounts()
+                    total.add(counts)  # kept counts are never changed: add a copy
                 for docnum in _deleted(leaf):  # stored fields stay readable after deletion
                     total.add_document(leaf.stored_fields(docnum), sign=-1)
             self._memory = kept
