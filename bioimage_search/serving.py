@@ -89,15 +89,18 @@ def _supervise(settings: Settings, host: str, port: int, workers: int, threads: 
     metrics_dir = tempfile.mkdtemp(prefix="bioimage-search-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir  # before the workers import prometheus_client
     context = multiprocessing.get_context("spawn")
+    loads = context.Array("i", workers, lock=False)  # open connections per worker slot
+    beats = context.Array("d", workers, lock=False)  # when each slot last reported (monotonic)
 
-    def start() -> multiprocessing.Process:
-        proc = context.Process(target=_worker, args=(settings, sock, threads, os.getpid()), daemon=False)
+    def start(slot: int) -> multiprocessing.Process:
+        balance = AcceptBalance(loads, beats, slot)
+        proc = context.Process(target=_worker, args=(settings, sock, threads, os.getpid(), balance), daemon=False)
         proc.start()
         return proc
 
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    procs = [start() for _ in range(workers)]
+    procs = [start(slot) for slot in range(workers)]
     announce(f"http://{host}:{sock.getsockname()[1]}/")
     try:
         while not stop.wait(0.5):
@@ -105,7 +108,7 @@ def _supervise(settings: Settings, host: str, port: int, workers: int, threads: 
                 if not proc.is_alive():
                     log.warning("worker %s exited with %s; starting another", proc.pid, proc.exitcode)
                     _mark_dead(proc.pid)
-                    procs[i] = start()
+                    procs[i] = start(i)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -134,13 +137,52 @@ def _mark_dead(pid: int | None) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-def _worker(settings: Settings, sock: socket.socket, threads: int, parent: int) -> None:
+class AcceptBalance:
+    """Spreads connections evenly over the workers sharing one listening socket.
+
+    Clients keep their connections open (keep-alive), so a connection stays with the worker
+    that accepted it. Left alone, a burst of connections wakes every worker and the first to
+    run takes most of them: 8 connections to 2 workers split 8:0, 7:1 or 6:2 in trials, and
+    the busy worker's queue set the latency while the other idled. With this, a worker
+    accepts only while it holds no more open connections than the least busy worker that
+    has reported in the last ``STALE_S`` seconds (a hung or dead worker stops counting).
+    """
+
+    STALE_S = 5.0
+
+    def __init__(self, loads, beats, slot: int):
+        self.loads, self.beats, self.slot = loads, beats, slot
+
+    def allows(self, open_now: int) -> bool:
+        """Report ``open_now`` connections for this worker; whether it may accept another."""
+        now = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process on the machine
+        self.loads[self.slot] = open_now
+        self.beats[self.slot] = now
+        live = [load for load, beat in zip(self.loads, self.beats) if now - beat < self.STALE_S]
+        return open_now <= min(live)
+
+    def install(self, server) -> None:
+        """Make waitress's ``server`` take part: its listening socket is polled for new
+        connections only while :meth:`allows` says so (waitress asks every loop turn,
+        at least once a second)."""
+        readable = server.readable
+
+        def balanced_readable() -> bool:
+            return readable() and self.allows(len(server.active_channels))
+
+        server.readable = balanced_readable
+
+
+def _worker(settings: Settings, sock: socket.socket, threads: int, parent: int,
+            balance: AcceptBalance | None = None) -> None:
     """One web worker: waitress on the supervisor's listening socket; exits with its parent."""
     from waitress import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s[%(process)d]: %(message)s", stream=sys.stderr)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     server = create_server(_opened(make_app(settings)), sockets=[sock], threads=threads)
+    if balance is not None:
+        balance.install(server)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         server.run()

@@ -87,3 +87,49 @@ def test_searches_stay_consistent_while_rebuilds_swap(tmp_path, monkeypatch):
     assert result["unknown_generation"] == 0 and result["inconsistent"] == 0
     assert result["rebuilds"] >= 1 and result["generations_seen"] >= 2, result
     assert result["probes"] > 10 and result["passed"]
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(served_data, tmp_path):
+    """Keep-alive connections opened one after another are shared out evenly, not mostly
+    taken by one worker (without balancing, 8 went 8:0, 7:1, 6:2 in trials)."""
+    import http.client
+    from collections import Counter
+
+    config = write_config(tmp_path / "config.toml", served_data, enabled=False)
+    serve = Proc([str(BIN), "--config", str(config), "serve", "--port", "0", "--workers", "2", "--threads", "2"], cwd=tmp_path, env=env_for())
+    try:
+        base = URL.search(serve.wait_for(lambda line: "serving on" in line)).group(1)
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:  # both workers up and accepting
+            seen.add(get(base + "/healthz")["data"]["process"])
+        assert len(seen) == 2
+        host, port = base.removeprefix("http://").split(":")
+        for _ in range(3):
+            time.sleep(1.5)  # every worker has reported its load since the last round closed
+            connections = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(8)]
+            per_worker: Counter = Counter()
+            for conn in connections:  # each stays open (keep-alive) while the next connects
+                conn.request("GET", "/healthz")
+                per_worker[json.loads(conn.getresponse().read())["data"]["process"]] += 1
+            for conn in connections:
+                conn.close()
+            assert sorted(per_worker.values()) == [4, 4], per_worker
+    finally:
+        serve.popen.send_signal(signal.SIGTERM)
+    assert serve.finish(30) == 0
+
+
+def test_accept_balance_admits_only_the_least_busy_live_workers(monkeypatch):
+    from bioimage_search import serving
+
+    clock = [100.0]
+    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
+    loads, beats = [0, 0, 0], [0.0, 0.0, 0.0]
+    first, second, third = (serving.AcceptBalance(loads, beats, slot) for slot in range(3))
+    assert first.allows(0) and second.allows(0) and third.allows(0)
+    assert not first.allows(2) and third.allows(0)
+    assert not second.allows(1)  # the third holds fewer
+    assert third.allows(1) and second.allows(1) and not first.allows(2)
+    clock[0] += serving.AcceptBalance.STALE_S  # the others stop reporting (hung or dead)
+    assert first.allows(7)
