@@ -141,9 +141,9 @@ class AcceptBalance:
     """Spreads connections evenly over the workers sharing one listening socket.
 
     Clients keep their connections open (keep-alive), so a connection stays with the worker
-    that accepted it. Left alone, a burst of connections wakes every worker and the first to
-    run takes most of them: 8 connections to 2 workers split 8:0, 7:1 or 6:2 in trials, and
-    the busy worker's queue set the latency while the other idled. With this, a worker
+    that accepted it. Left alone, whichever worker polls the socket first takes the next
+    connection: 8 connections opened one after another went 8:0, 7:1 or 6:2 to 2 workers
+    in trials, and the busy worker's queue set the latency while the other idled. With this, a worker
     accepts only while it holds no more open connections than the least busy worker that
     has reported in the last ``STALE_S`` seconds (a hung or dead worker stops counting).
     """
