@@ -667,6 +667,7 @@ def worker(args) -> None:
 
 def http_only(args) -> None:
     """Re-run the HTTP phase of one size over a kept data dir; replace it in the results file."""
+    from benchmarks.corpus import CorpusModel
     from benchmarks.queries import build_mix
 
     if args.code_dir:
@@ -674,7 +675,8 @@ def http_only(args) -> None:
     suffix = ("-portal" if args.portal else "") + (f"-{args.label}" if args.label else "")
     path = args.out / f"results-{args.size}{suffix}.json"
     result = json.loads(path.read_text())
-    mix = build_mix(args.seed, per_kind=args.per_kind)
+    model = CorpusModel()  # one for every mix below
+    mix = build_mix(args.seed, model, per_kind=args.per_kind)
     sampler = RssSampler()
     sampler.start()
     sampler.phase("ours_http")
@@ -682,7 +684,7 @@ def http_only(args) -> None:
                              f"kept index of this run (code {code_version(args.code_dir or Path(__file__).resolve().parent.parent).get('commit')})"]}
     log(f"[{args.size}] ours_http only: {args.clients} clients over {args.http_only}")
     try:
-        warm, extra = http_mixes(args.seed, None, args.per_kind, args.http_rounds, args.http_warmup)
+        warm, extra = http_mixes(args.seed, model, args.per_kind, args.http_rounds, args.http_warmup)
         entry["queries"] = run_http(args.http_only.resolve(), mix, args.portal, args.clients, args.query_budget, sampler,
                                     args.work / f"server-{args.size}.log", args.out / f"server-{args.size}{suffix}.log",
                                     args.server_workers, args.server_threads, warmup_mix=warm, extra_rounds=extra)

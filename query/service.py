@@ -57,6 +57,7 @@ class _Live:
     # Borrow a searcher only around Whoosh reads, and never while holding another (see
     # query.searchers): two nested borrows could wait on each other.
     pool: SearcherPool
+    suggest_place: dict  # the suggestion data's cache key and counts directory (SearchService._suggest_place)
 
 
 class SearchService:
@@ -92,9 +93,10 @@ class SearchService:
         columns = GenerationColumns(pool, self._segments)
         resolver = FacetResolver(generation.labels())
         self._results.clear()
-        self._warm(columns, ix, resolver.labels, self._suggest_place(generation, stamp))
+        suggest_place = self._suggest_place(generation, stamp)
+        self._warm(columns, ix, resolver.labels, suggest_place)
         # The old pool is left to the garbage collector: requests in flight may still use it.
-        return _Live(generation, ix, resolver, stamp, columns, Evaluator(columns), pool)
+        return _Live(generation, ix, resolver, stamp, columns, Evaluator(columns), pool, suggest_place)
 
     def _warm(self, columns: GenerationColumns, ix, labels, suggest_args: dict) -> None:
         """In the background, decode the new generation's most frequent postings and build its
@@ -204,7 +206,7 @@ class SearchService:
     def _suggest_args(self, live: _Live) -> dict:
         """How a request reads the suggestion data of ``live``: where it is cached (see
         :meth:`_suggest_place`), and how long it may wait for the generation's first one."""
-        return {**self._suggest_place(live.generation, live.stamp), "wait": suggest_data.FIRST_BUILD_WAIT_S}
+        return {**live.suggest_place, "wait": suggest_data.FIRST_BUILD_WAIT_S}
 
     def _suggest_place(self, generation: Generation, stamp) -> dict:
         """The suggestion data's cache key (this index directory and the pointer stamp) and the
